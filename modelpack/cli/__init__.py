@@ -1,0 +1,55 @@
+"""The ``modelpack`` command: thin — it parses, calls the library, prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import ModelpackError
+
+
+class _Group(click.Group):
+    """Turns every error a user can cause into one line on stderr and exit 1 (``--debug``: traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (ModelpackError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as exc:
+            if ctx.meta.get("modelpack.debug"):
+                raise
+            message = str(exc) or type(exc).__name__
+            raise click.ClickException(message.splitlines()[0] if message else type(exc).__name__) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelpack")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Save, convert, check and serve trained models in any format.
+
+    \b
+    Example:
+      modelpack convert model.joblib -o model.onnx
+      modelpack info model.onnx
+    """
+    ctx.meta["modelpack.debug"] = debug
+
+
+def main() -> None:
+    cli(prog_name="modelpack")
+
+
+def _register() -> None:
+    from . import formats, info
+
+    for module in (formats, info):
+        cli.add_command(module.command)
+
+
+_register()
+

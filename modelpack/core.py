@@ -1,0 +1,130 @@
+"""save and load: the one interface over every format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ._atomic import atomic_paths
+from .errors import CorruptFileError, UnsupportedModelError
+from .metadata import Metadata, build_metadata, read_sidecar, sha256_of, sidecar_path
+from .model import Model
+from .registry import NotThisFormat, candidates_for_load, format_for_save
+
+PathLike = str | os.PathLike[str]
+
+
+def save(
+    model: Any,
+    path: PathLike,
+    *,
+    format: str | None = None,
+    sample: Any = None,
+    overwrite: bool = False,
+    **options: Any,
+) -> Metadata:
+    """Write a fitted model to ``path`` in the format its extension (or ``format``) names.
+
+    Args:
+        model: a fitted scikit-learn-style estimator, or a :class:`Model` loaded by modelpack.
+        path: where to write. Written atomically; an existing file is kept unless ``overwrite``.
+        format: a format name (``modelpack formats`` lists them); default from the extension.
+        sample: a few training rows (DataFrame or array). modelpack records their schema and
+            the model's outputs for them, so any export can be verified later. ONNX and PMML
+            use it to infer input types.
+        overwrite: replace an existing file.
+        **options: format options, e.g. ``compress=3`` (joblib), ``precision="double"`` (onnx).
+
+    Returns:
+        The :class:`Metadata` recorded with the file.
+
+    Example:
+        >>> modelpack.save(clf, "model.joblib", sample=X_train[:100])  # doctest: +SKIP
+    """
+    path = Path(path)
+    fmt = format_for_save(path, format)
+    fmt.ensure_available()
+    estimator, sample = _unwrap(model, sample)
+    metadata = build_metadata(estimator, fmt.name, sample)
+    inside = fmt.stores_metadata_inside()
+    targets = [path] if inside else [path, sidecar_path(path)]
+    with atomic_paths(*targets, overwrite=overwrite) as temps:
+        metadata = fmt.save(estimator, temps[0], metadata, **options)
+        if not inside:
+            metadata = metadata.replace(sha256=sha256_of(temps[0]))
+            temps[1].write_text(metadata.to_json(), encoding="utf-8")
+    return metadata
+
+
+def _unwrap(model: Any, sample: Any) -> tuple[Any, Any]:
+    """A loaded :class:`Model` is saved as its estimator, with its recorded sample rows."""
+    if not isinstance(model, Model):
+        return model, sample
+    if sample is None and model.metadata.sample and model.metadata.input_schema:
+        sample = model.metadata.sample.frame(model.metadata.input_schema)
+    try:
+        return model.to_sklearn(), sample
+    except UnsupportedModelError as exc:
+        raise UnsupportedModelError(
+            f"{model.path or 'this model'} cannot be re-saved: {exc}"
+        ) from exc
+
+
+def load(
+    path: PathLike,
+    *,
+    format: str | None = None,
+    trust: bool | list[str] = False,
+    **options: Any,
+) -> Model:
+    """Load any model file modelpack knows into a :class:`Model`.
+
+    The format is found from the content (and the extension when the content is ambiguous).
+    Pickle and joblib files are unpickled through an allowlist of model classes; skops files
+    with skops' own trust check.
+
+    Args:
+        path: the model file.
+        format: force a format instead of detecting it.
+        trust: ``True`` to run whatever code the file names (only for files you made or
+            checked), or a list of ``"module.Name"`` globals to admit beside the allowlist.
+
+    Raises:
+        UntrustedContentError: the file names code outside the allowlist.
+        CorruptFileError: empty, truncated or mislabelled, or changed since saved (sha256).
+        UnknownFormatError: no format recognises the file.
+        MissingDependencyError: the format's library is not installed.
+    """
+    path = Path(path)
+    candidates = candidates_for_load(path, format)
+    metadata = read_sidecar(path)
+    if metadata is not None and metadata.sha256:
+        actual = sha256_of(path)
+        if actual != metadata.sha256:
+            raise CorruptFileError(
+                f"{path} has changed since it was saved (its sha256 no longer matches "
+                f"{sidecar_path(path).name}); refusing to load it. If the change is yours, "
+                "delete the sidecar"
+            )
+    last: NotThisFormat | None = None
+    for fmt in candidates:
+        fmt.ensure_available()
+        try:
+            return _load_with(fmt, path, metadata, trust=trust, **options)
+        except NotThisFormat as exc:
+            last = exc
+    raise CorruptFileError(f"{path} could not be read as {', '.join(f.name for f in candidates)} ({last})")
+
+
+def _load_with(fmt: Any, path: Path, metadata: Metadata | None, **options: Any) -> Model:
+    from .errors import ModelpackError
+
+    try:
+        return fmt.load(path, metadata, **options)
+    except (ModelpackError, NotThisFormat, FileNotFoundError):
+        raise
+    except Exception as exc:  # the library's own error on a damaged file
+        raise CorruptFileError(
+            f"{path} could not be read as {fmt.name}: {type(exc).__name__}: {exc}"
+        ) from exc

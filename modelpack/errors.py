@@ -1,0 +1,43 @@
+"""The exceptions modelpack raises. Every one says what went wrong and what to do."""
+
+from __future__ import annotations
+
+
+class ModelpackError(Exception):
+    """Base class of every error modelpack raises on purpose."""
+
+
+class UnknownFormatError(ModelpackError, ValueError):
+    """The format could not be deduced, or no format has that name."""
+
+
+class UnsupportedModelError(ModelpackError, TypeError):
+    """The model (or a part of it) cannot be written in the requested format."""
+
+
+class UntrustedContentError(ModelpackError):
+    """The file refers to code that is not on the allowlist."""
+
+
+class CorruptFileError(ModelpackError, ValueError):
+    """The file is empty, truncated, not of the format it claims, or its checksum is wrong."""
+
+
+class MissingDependencyError(ModelpackError, ImportError):
+    """A format needs a package that is not installed; the message names the pip extra."""
+
+
+class InvalidInputError(ModelpackError, ValueError):
+    """The data passed to a model does not fit its recorded input schema."""
+
+
+class FileExistsModelpackError(ModelpackError, FileExistsError):
+    """Saving would overwrite an existing file and overwrite=True was not given."""
+
+
+class ConversionError(ModelpackError):
+    """A converter (skl2onnx, sklearn2pmml, ...) failed; the message says which part and why."""
+
+
+class VersionMismatchWarning(UserWarning):
+    """The file was written with other library versions than the ones installed now."""

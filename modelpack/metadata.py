@@ -1,0 +1,387 @@
+"""Metadata is data: what a model expects, what it is, and how it behaved when saved.
+
+Every format stores the same :class:`Metadata`, serialized as JSON: inside the file where
+the format has a place for it (ONNX ``metadata_props``, a PMML ``Extension``, a member of a
+skops zip), else in a sidecar ``FILE.modelpack.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import math
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CorruptFileError
+
+METADATA_VERSION = 1
+SIDECAR_SUFFIX = ".modelpack.json"
+SAMPLE_ROWS = 5
+
+#: Kinds of input column modelpack distinguishes; each maps to an ONNX/PMML type.
+FLOAT, INTEGER, BOOLEAN, STRING = "float64", "int64", "bool", "string"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column: its name and its kind (``float64``, ``float32``, ``int64``, ``bool``, ``string``)."""
+
+    name: str
+    dtype: str
+    categories: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What a model takes: a DataFrame with named columns, or a 2-D array."""
+
+    features: tuple[Feature, ...]
+    kind: str = "array"  # "array" or "dataframe"
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def all_numeric(self) -> bool:
+        return all(f.dtype != STRING for f in self.features)
+
+    @classmethod
+    def from_data(cls, X: Any) -> InputSchema:
+        """Infer the schema of a DataFrame (names, per-column kinds) or of a 2-D array."""
+        if hasattr(X, "columns") and hasattr(X, "dtypes"):
+            features = tuple(
+                Feature(str(name), _kind_of(X[name].dtype), _categories_of(X[name].dtype))
+                for name in X.columns
+            )
+            return cls(features, "dataframe")
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise ValueError(f"expected 2-D input, got an array of shape {arr.shape}")
+        kind = _kind_of(arr.dtype)
+        return cls(tuple(Feature(f"x{i + 1}", kind) for i in range(arr.shape[1])), "array")
+
+    @classmethod
+    def from_model(cls, model: Any) -> InputSchema | None:
+        """A best-effort schema from a fitted estimator, for saves made without a sample."""
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None:
+            return cls(tuple(Feature(str(n), FLOAT) for n in names), "dataframe")
+        n = getattr(model, "n_features_in_", None)
+        if n is not None:
+            return cls(tuple(Feature(f"x{i + 1}", FLOAT) for i in range(int(n))), "array")
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "features": [
+                {"name": f.name, "dtype": f.dtype}
+                | ({"categories": _jsonable(list(f.categories))} if f.categories else {})
+                for f in self.features
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InputSchema:
+        return cls(
+            tuple(
+                Feature(f["name"], f["dtype"], tuple(f["categories"]) if f.get("categories") else None)
+                for f in d["features"]
+            ),
+            d.get("kind", "array"),
+        )
+
+
+def _kind_of(dtype: Any) -> str:
+    kind = getattr(dtype, "kind", "O")
+    if kind == "f":
+        return "float32" if np.dtype(dtype) == np.float32 else FLOAT
+    if kind in "iu":
+        return INTEGER
+    if kind == "b":
+        return BOOLEAN
+    return STRING
+
+
+def _categories_of(dtype: Any) -> tuple[Any, ...] | None:
+    cats = getattr(dtype, "categories", None)
+    return tuple(cats.tolist()) if cats is not None else None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A few input rows and what the original model returned for them."""
+
+    inputs: list[list[Any]]
+    outputs: dict[str, Any]
+
+    def frame(self, schema: InputSchema) -> Any:
+        """The rows as the model was given them: a DataFrame or a 2-D array."""
+        return rows_to_input(self.inputs, schema)
+
+
+def rows_to_input(rows: Sequence[Sequence[Any]], schema: InputSchema) -> Any:
+    """Turn JSON rows back into what the model was trained on, with the recorded dtypes."""
+    columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in schema.features]
+    if schema.kind == "dataframe":
+        import pandas as pd
+
+        return pd.DataFrame(
+            {f.name: _column(col, f.dtype) for f, col in zip(schema.features, columns)}
+        )
+    dtypes = {f.dtype for f in schema.features}
+    dtype = dtypes.pop() if len(dtypes) == 1 else FLOAT
+    arr = np.array(
+        [[_scalar(v, dtype) for v in row] for row in rows], dtype=_numpy_dtype(dtype)
+    )
+    return arr.reshape(len(rows), schema.n_features)
+
+
+def _numpy_dtype(kind: str) -> Any:
+    return object if kind == STRING else np.dtype(kind)
+
+
+def _scalar(v: Any, kind: str) -> Any:
+    if v is None and kind in (FLOAT, "float32"):
+        return math.nan
+    return v
+
+
+def _column(values: Sequence[Any], kind: str) -> Any:
+    if kind == STRING:
+        return np.array(list(values), dtype=object)
+    if kind == INTEGER and any(v is None for v in values):
+        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array([_scalar(v, kind) for v in values], dtype=_numpy_dtype(kind))
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Everything modelpack records about a saved model."""
+
+    format: str
+    task: str
+    model_type: str
+    input_schema: InputSchema | None = None
+    classes: list[Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    sample: Sample | None = None
+    sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    metadata_version: int = METADATA_VERSION
+
+    def replace(self, **changes: Any) -> Metadata:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metadata_version": self.metadata_version,
+            "format": self.format,
+            "task": self.task,
+            "model_type": self.model_type,
+            "input_schema": self.input_schema.to_dict() if self.input_schema else None,
+            "classes": _jsonable(self.classes),
+            "versions": dict(self.versions),
+            "created": self.created,
+            "sample": (
+                {"inputs": _jsonable(self.sample.inputs), "outputs": _jsonable(self.sample.outputs)}
+                if self.sample
+                else None
+            ),
+            "sha256": self.sha256,
+            "extra": _jsonable(self.extra),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Metadata:
+        try:
+            schema = d.get("input_schema")
+            sample = d.get("sample")
+            return cls(
+                format=d["format"],
+                task=d.get("task", "unknown"),
+                model_type=d.get("model_type", "unknown"),
+                input_schema=InputSchema.from_dict(schema) if schema else None,
+                classes=d.get("classes"),
+                versions=dict(d.get("versions") or {}),
+                created=d.get("created", ""),
+                sample=Sample(sample["inputs"], sample["outputs"]) if sample else None,
+                sha256=d.get("sha256"),
+                extra=dict(d.get("extra") or {}),
+                metadata_version=int(d.get("metadata_version", METADATA_VERSION)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptFileError(f"modelpack metadata is malformed: {exc!r}") from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Metadata:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise CorruptFileError(f"modelpack metadata is not valid JSON: {exc}") from exc
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays to JSON types; NaN and infinities become ``None``."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if type(obj).__name__ == "NAType":  # pandas.NA, without importing pandas
+        return None
+    return str(obj)
+
+
+# --- building metadata from a live model -------------------------------------------------
+
+
+def task_of(model: Any) -> str:
+    """classifier, regressor, clusterer, transformer or unknown — as scikit-learn sees it."""
+    try:
+        from sklearn import base
+    except ImportError:  # a model from a library that mimics the scikit-learn API
+        base = None  # type: ignore[assignment]
+    if base is not None:
+        try:
+            if base.is_classifier(model):
+                return "classifier"
+            if base.is_regressor(model):
+                return "regressor"
+            if getattr(base, "is_clusterer", None) and base.is_clusterer(model):
+                return "clusterer"
+        except (AttributeError, TypeError):  # not an estimator (a dict, a plugin's object)
+            pass
+    if hasattr(model, "predict_proba"):
+        return "classifier"
+    if hasattr(model, "transform") and not hasattr(model, "predict"):
+        return "transformer"
+    return "unknown"
+
+
+def model_type_of(model: Any) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def library_versions(model: Any) -> dict[str, str]:
+    """Versions of Python, modelpack, numpy, and every library an estimator in the model comes from."""
+    from . import __version__
+
+    versions = {
+        "python": platform.python_version(),
+        "modelpack": __version__,
+        "numpy": np.__version__,
+    }
+    for part in _estimators_in(model):
+        top = type(part).__module__.split(".")[0]
+        if top not in versions and top not in ("builtins", "__main__"):
+            module = __import__(top)
+            versions[top] = str(getattr(module, "__version__", "unknown"))
+    return versions
+
+
+def _estimators_in(model: Any) -> list[Any]:
+    found = [model]
+    get_params = getattr(model, "get_params", None)
+    if callable(get_params):
+        try:
+            params = get_params(deep=True)
+        except Exception:  # some third-party estimators break get_params; versions are best-effort
+            params = {}
+        found += [v for v in params.values() if hasattr(v, "fit")]
+    return found
+
+
+def sample_rows(X: Any, n: int = SAMPLE_ROWS) -> Any:
+    if hasattr(X, "iloc"):
+        return X.iloc[:n]
+    return np.asarray(X)[:n]
+
+
+def to_rows(X: Any) -> list[list[Any]]:
+    if hasattr(X, "iloc"):
+        return _jsonable([list(r) for r in X.itertuples(index=False, name=None)])
+    return _jsonable(np.asarray(X).tolist())
+
+
+def expected_outputs(model: Any, X: Any) -> dict[str, Any]:
+    """What ``model`` returns for ``X`` from each of predict, predict_proba and transform."""
+    outputs: dict[str, Any] = {}
+    for method in ("predict", "predict_proba", "transform"):
+        fn = getattr(model, method, None)
+        if fn is None:
+            continue
+        try:
+            outputs[method] = np.asarray(fn(X))
+        except (AttributeError, NotImplementedError):
+            continue  # sklearn's available_if hides methods only at call time for some steps
+    return outputs
+
+
+def build_metadata(
+    model: Any, format_name: str, sample: Any = None, extra: Mapping[str, Any] | None = None
+) -> Metadata:
+    """Describe a fitted in-memory model, recording ``sample``'s first rows and their outputs."""
+    schema = InputSchema.from_data(sample) if sample is not None else InputSchema.from_model(model)
+    recorded = None
+    if sample is not None:
+        rows = sample_rows(sample)
+        recorded = Sample(to_rows(rows), _jsonable(expected_outputs(model, rows)))
+    classes = getattr(model, "classes_", None)
+    return Metadata(
+        format=format_name,
+        task=task_of(model),
+        model_type=model_type_of(model),
+        input_schema=schema,
+        classes=_jsonable(classes) if classes is not None else None,
+        versions=library_versions(model),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        sample=recorded,
+        extra=dict(extra or {}),
+    )
+
+
+# --- sidecars and checksums ---------------------------------------------------------------
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(path: Path) -> Metadata | None:
+    side = sidecar_path(path)
+    if not side.exists():
+        return None
+    return Metadata.from_json(side.read_bytes())
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

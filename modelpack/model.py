@@ -1,0 +1,138 @@
+"""The one object every format loads into."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UnsupportedModelError
+from .metadata import Metadata
+
+METHODS = ("predict", "predict_proba", "transform")
+
+
+class _Capability:
+    """A method that exists only when the loaded model can do it.
+
+    Like scikit-learn's ``available_if``: ``hasattr(model, "predict_proba")`` is False for
+    a regressor, and calling it raises an AttributeError that says why.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Model | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        if self.name not in obj.capabilities:
+            raise _MissingMethod(
+                f"this {obj.metadata.model_type.rsplit('.', 1)[-1]} ({obj.format} file) has no {self.name}"
+            )
+        return getattr(obj, "_" + self.name)
+
+
+class _MissingMethod(UnsupportedModelError, AttributeError):
+    pass
+
+
+class Model:
+    """A loaded model, whatever its file format, with a scikit-learn-like interface.
+
+    Formats subclass it and implement ``_predict``, ``_predict_proba`` and ``_transform``
+    for what the model can do, listing them in ``capabilities``.
+
+    Example:
+        >>> m = modelpack.load("model.onnx")        # doctest: +SKIP
+        >>> m.predict(X_test), m.classes_            # doctest: +SKIP
+    """
+
+    predict = _Capability("predict")
+    predict_proba = _Capability("predict_proba")
+    transform = _Capability("transform")
+
+    def __init__(self, *, format: str, path: Path | None, metadata: Metadata, capabilities: set[str]) -> None:
+        self.format = format
+        self.path = path
+        self.metadata = metadata
+        self.capabilities = frozenset(capabilities)
+
+    # Subclasses implement those in ``capabilities``.
+    def _predict(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict_proba(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _transform(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def classes_(self) -> np.ndarray:
+        if self.metadata.classes is None:
+            raise _MissingMethod(f"this {self.metadata.task} has no classes_")
+        return np.asarray(self.metadata.classes, dtype=object if _any_str(self.metadata.classes) else None)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        schema = self.metadata.input_schema
+        if schema is None or schema.kind != "dataframe":
+            raise _MissingMethod("this model was not fitted on named columns")
+        return np.asarray(schema.names, dtype=object)
+
+    @property
+    def native(self) -> Any:
+        """The object underneath: an estimator, an ``InferenceSession``, a JPMML evaluator."""
+        raise NotImplementedError
+
+    def to_sklearn(self) -> Any:
+        """The model as a scikit-learn estimator, where the format allows it."""
+        raise UnsupportedModelError(
+            f"a {self.format} file cannot be turned back into a scikit-learn estimator"
+        )
+
+    def __repr__(self) -> str:
+        where = f" from {self.path}" if self.path else ""
+        return f"<modelpack.Model {self.metadata.model_type.rsplit('.', 1)[-1]} ({self.format}){where}>"
+
+
+def _any_str(values: list[Any]) -> bool:
+    return any(isinstance(v, str) for v in values)
+
+
+class SklearnModel(Model):
+    """A model held as the live Python object (pickle, joblib, skops)."""
+
+    def __init__(self, estimator: Any, *, format: str, path: Path | None, metadata: Metadata) -> None:
+        capabilities = {m for m in METHODS if _has_method(estimator, m)}
+        super().__init__(format=format, path=path, metadata=metadata, capabilities=capabilities)
+        self._estimator = estimator
+
+    def _predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self._estimator.predict(X))
+
+    def _predict_proba(self, X: Any) -> np.ndarray:
+        return np.asarray(self._estimator.predict_proba(X))
+
+    def _transform(self, X: Any) -> np.ndarray:
+        return self._estimator.transform(X)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        classes = getattr(self._estimator, "classes_", None)
+        return np.asarray(classes) if classes is not None else super().classes_
+
+    @property
+    def native(self) -> Any:
+        return self._estimator
+
+    def to_sklearn(self) -> Any:
+        return self._estimator
+
+
+def _has_method(estimator: Any, name: str) -> bool:
+    try:
+        return callable(getattr(estimator, name))
+    except AttributeError:  # available_if hides what a pipeline's final step cannot do
+        return False
