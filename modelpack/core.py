@@ -50,7 +50,7 @@ def save(
     inside = fmt.stores_metadata_inside()
     targets = [path] if inside else [path, sidecar_path(path)]
     with atomic_paths(*targets, overwrite=overwrite) as temps:
-        metadata = fmt.save(estimator, temps[0], metadata, **options)
+        metadata = fmt.save(estimator, temps[0], metadata, sample=sample, **options)
         if not inside:
             metadata = metadata.replace(sha256=sha256_of(temps[0]))
             temps[1].write_text(metadata.to_json(), encoding="utf-8")

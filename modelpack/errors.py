@@ -11,6 +11,10 @@ class UnknownFormatError(ModelpackError, ValueError):
     """The format could not be deduced, or no format has that name."""
 
 
+class UnknownOptionError(ModelpackError, TypeError):
+    """A format was given an option it does not take."""
+
+
 class UnsupportedModelError(ModelpackError, TypeError):
     """The model (or a part of it) cannot be written in the requested format."""
 

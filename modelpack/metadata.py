@@ -78,7 +78,8 @@ class InputSchema:
         """A best-effort schema from a fitted estimator, for saves made without a sample."""
         names = getattr(model, "feature_names_in_", None)
         if names is not None:
-            return cls(tuple(Feature(str(n), FLOAT) for n in names), "dataframe")
+            strings = _string_columns(model)
+            return cls(tuple(Feature(str(n), STRING if n in strings else FLOAT) for n in names), "dataframe")
         n = getattr(model, "n_features_in_", None)
         if n is not None:
             return cls(tuple(Feature(f"x{i + 1}", FLOAT) for i in range(int(n))), "array")
@@ -103,6 +104,18 @@ class InputSchema:
             ),
             d.get("kind", "array"),
         )
+
+
+def _string_columns(model: Any) -> set[str]:
+    """Columns a fitted ColumnTransformer feeds to an encoder that learned string categories."""
+    found: set[str] = set()
+    for part in _estimators_in(model):
+        for _, transformer, columns in getattr(part, "transformers_", []):
+            steps = [s for _, s in getattr(transformer, "steps", [])] or [transformer]
+            categories = getattr(steps[0], "categories_", None)
+            if categories is not None and any(np.asarray(c).dtype.kind in "OUT" for c in categories):
+                found.update(str(c) for c in np.atleast_1d(columns))
+    return found
 
 
 def _kind_of(dtype: Any) -> str:

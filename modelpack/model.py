@@ -81,6 +81,10 @@ class Model:
             raise _MissingMethod("this model was not fitted on named columns")
         return np.asarray(schema.names, dtype=object)
 
+    #: (rtol, atol) within which this model's numbers can match the original's: exact for
+    #: formats holding the Python object, float32's resolution for a float ONNX export.
+    tolerance: tuple[float, float] = (1e-7, 1e-9)
+
     @property
     def native(self) -> Any:
         """The object underneath: an estimator, an ``InferenceSession``, a JPMML evaluator."""

@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import CorruptFileError, MissingDependencyError, UnknownFormatError
+from .errors import CorruptFileError, MissingDependencyError, UnknownFormatError, UnknownOptionError
 
 if TYPE_CHECKING:
     from .metadata import Metadata
@@ -52,7 +52,11 @@ class Format(ABC):
 
     @abstractmethod
     def save(self, model: Any, path: Path, metadata: Metadata, **options: Any) -> Metadata:
-        """Write ``model`` to ``path`` (a fresh temporary file) and return the metadata recorded."""
+        """Write ``model`` to ``path`` (a fresh temporary file) and return the metadata recorded.
+
+        ``options`` always holds ``sample`` (the rows the caller passed, or None) beside the
+        user's format options; formats that do not need it ignore it.
+        """
 
     @abstractmethod
     def load(self, path: Path, metadata: Metadata | None, **options: Any) -> Model:
@@ -73,6 +77,13 @@ class Format(ABC):
     def stores_metadata_inside(self) -> bool:
         """Whether ``save`` puts the metadata inside the file (else a sidecar is written)."""
         return type(self).read_metadata is not Format.read_metadata
+
+    def reject_options(self, options: dict[str, Any], accepted: tuple[str, ...] = ()) -> None:
+        """Raise for options this format does not take (``sample`` is always accepted)."""
+        unknown = sorted(set(options) - {"sample", *accepted})
+        if unknown:
+            takes = f"it takes {', '.join(accepted)}" if accepted else "it takes none"
+            raise UnknownOptionError(f"the {self.name} format has no option {', '.join(unknown)}; {takes}")
 
     def missing_dependencies(self) -> list[str]:
         return [m for m in self.dependencies if importlib.util.find_spec(m) is None]

@@ -14,7 +14,7 @@ def test_roundtrip_predicts_the_same(tmp_path, format_name: str, trained: Traine
     loaded = modelpack.load(path)
     assert loaded.format == format_name
     assert meta.task == trained.task == loaded.metadata.task
-    assert_same_outputs(trained.model, loaded, trained.X, rtol=_rtol(format_name), atol=_atol(format_name))
+    assert_same_outputs(trained.model, loaded, trained.X, rtol=loaded.tolerance[0], atol=loaded.tolerance[1])
     if trained.task == "classifier":
         assert list(loaded.classes_) == list(trained.model.classes_)
 
@@ -40,7 +40,7 @@ def test_metadata_records_schema_sample_and_versions(tmp_path, format_name: str,
     got = getattr(loaded, first)(rows)
     expected = np.asarray(meta.sample.outputs[first], dtype=got.dtype)
     if got.dtype.kind == "f":
-        np.testing.assert_allclose(got, expected, rtol=_rtol(format_name), atol=_atol(format_name))
+        np.testing.assert_allclose(got, expected, rtol=loaded.tolerance[0], atol=loaded.tolerance[1])
     else:
         assert list(got) == list(expected)
 
@@ -53,11 +53,3 @@ def test_save_without_sample_uses_the_model(tmp_path, format_name: str) -> None:
     meta = modelpack.save(trained.model, path)
     assert meta.input_schema is not None and meta.input_schema.names == ["age", "income", "city", "plan"]
     assert meta.sample is None
-
-
-def _rtol(format_name: str) -> float:
-    return 1e-7
-
-
-def _atol(format_name: str) -> float:
-    return 1e-9

@@ -28,6 +28,7 @@ class JoblibFormat(ObjectFormat):
         return head.startswith(_MAGICS + _ZLIB) or is_pickle(head)
 
     def save(self, model: Any, path: Path, metadata: Metadata, compress: int | bool | tuple[str, int] = 0, **options: Any) -> Metadata:
+        self.reject_options(options, ("compress",))
         import joblib
 
         joblib.dump(model, path, compress=compress)

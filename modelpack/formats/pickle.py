@@ -36,6 +36,7 @@ class PickleFormat(ObjectFormat):
         return is_pickle(head)
 
     def save(self, model: Any, path: Path, metadata: Metadata, protocol: int = pickle.HIGHEST_PROTOCOL, **options: Any) -> Metadata:
+        self.reject_options(options, ("protocol",))
         with open(path, "wb") as fh:
             pickle.dump(model, fh, protocol=protocol)
         return metadata

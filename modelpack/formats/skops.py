@@ -27,6 +27,7 @@ class SkopsFormat(ObjectFormat):
         return head.startswith(b"PK\x03\x04")
 
     def save(self, model: Any, path: Path, metadata: Metadata, compression: int = zipfile.ZIP_DEFLATED, **options: Any) -> Metadata:
+        self.reject_options(options, ("compression",))
         import skops.io as sio
 
         sio.dump(model, path, compression=compression)

@@ -1,0 +1,93 @@
+"""ONNX: exported with skl2onnx (onnxmltools for XGBoost/LightGBM), run with onnxruntime.
+
+Loading and predicting import onnxruntime and numpy only — never scikit-learn.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ...errors import CorruptFileError, MissingDependencyError
+from ...metadata import Metadata
+from ...registry import Format
+
+METADATA_KEY = "modelpack"
+PRECISIONS = ("float", "double")
+
+
+class PrecisionWarning(UserWarning):
+    """A float32 export predicts differently from the original on the sample rows."""
+
+
+class OnnxFormat(Format):
+    name = "onnx"
+    extensions = (".onnx",)
+    requires = "onnx"
+    dependencies = ("onnxruntime",)
+    sniff_priority = 20
+
+    def sniff(self, head: bytes) -> bool:
+        # ModelProto starts with field 1 (ir_version, varint: tag 0x08) and a small version,
+        # followed by another known field (producer_name 0x12, graph 0x3a, opset 0x42, ...).
+        return (
+            len(head) >= 3
+            and head[0] == 0x08
+            and 1 <= head[1] <= 20
+            and head[2] in (0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42, 0x52, 0x72)
+        )
+
+    def save(
+        self,
+        model: Any,
+        path: Path,
+        metadata: Metadata,
+        *,
+        sample: Any = None,
+        precision: str = "float",
+        target_opset: int | None = None,
+        check_precision: bool = True,
+        **options: Any,
+    ) -> Metadata:
+        self.reject_options(options, ("precision", "target_opset"))
+        try:
+            from . import _export
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"writing ONNX needs skl2onnx ({exc.name} is missing); run: pip install 'modelpack[onnx]'"
+            ) from exc
+        return _export.write(model, path, metadata, sample=sample, precision=precision,
+                             target_opset=target_opset, check_precision=check_precision)
+
+    def read_metadata(self, path: Path) -> Metadata | None:
+        props = _metadata_props(path)
+        text = props.get(METADATA_KEY)
+        return Metadata.from_json(text) if text else None
+
+    def load(self, path: Path, metadata: Metadata | None, **options: Any) -> Any:
+        from ._runtime import OnnxModel, open_session
+
+        options.pop("trust", None)  # an ONNX graph runs no Python code: nothing to trust
+        self.reject_options(options, ("providers",))
+        session = open_session(path, options.get("providers"))
+        text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        recorded = Metadata.from_json(text) if text else metadata
+        return OnnxModel(session, recorded, path)
+
+
+def _metadata_props(path: Path) -> dict[str, str]:
+    """metadata_props read with the onnx package when installed (no kernels built), else onnxruntime."""
+    try:
+        import onnx
+    except ImportError:
+        from ._runtime import open_session
+
+        return dict(open_session(path).get_modelmeta().custom_metadata_map)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise CorruptFileError(f"{path} is not a valid ONNX file: {exc}") from exc
+    return {p.key: p.value for p in proto.metadata_props}

@@ -1,0 +1,316 @@
+"""Writing ONNX: input types inferred from the schema, no ZipMap, double precision done right."""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import ConversionError, InvalidInputError, UnsupportedModelError
+from ...metadata import STRING, InputSchema, Metadata, sample_rows
+from . import METADATA_KEY, PRECISIONS, PrecisionWarning
+
+#: Default main-domain opset: the newest skl2onnx 1.17+ is tested with that onnxruntime >= 1.17 runs.
+DEFAULT_OPSET = 18
+#: ai.onnx.ml opset 3 is the first whose tree ensembles take double thresholds (``*_as_tensor``).
+ML_OPSET = 3
+#: How many of the caller's sample rows the float32 check runs through the export.
+PRECISION_CHECK_ROWS = 2000
+
+_registered = threading.Lock()
+_done = False
+
+
+def write(
+    model: Any,
+    path: Path,
+    metadata: Metadata,
+    *,
+    sample: Any,
+    precision: str,
+    target_opset: int | None,
+    check_precision: bool,
+) -> Metadata:
+    if precision not in PRECISIONS:
+        raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    schema = metadata.input_schema
+    if schema is None:
+        raise UnsupportedModelError(
+            f"cannot infer the ONNX input types of {metadata.model_type}: pass sample=X (a few training rows)"
+        )
+    register_converters()
+    per_column = needs_per_column_inputs(model, schema)
+    proto = _convert(model, schema, precision, target_opset or DEFAULT_OPSET, per_column)
+    if precision == "double":
+        _float_outputs_as_double(proto)
+    outputs = output_roles(metadata.task, [o.name for o in proto.graph.output])
+    extra = {
+        **metadata.extra,
+        "onnx_inputs": "columns" if per_column else "tensor",
+        "onnx_outputs": outputs,
+        "precision": precision,
+        "opsets": {(op.domain or "ai.onnx"): op.version for op in proto.opset_import},
+    }
+    metadata = metadata.replace(extra=extra)
+    _set_metadata(proto, metadata)
+    data = proto.SerializeToString()
+    session = _validated_session(data, model)
+    path.write_bytes(data)
+    if sample is not None and check_precision:
+        _warn_if_float32_flips(model, session, metadata, sample)
+    return metadata
+
+
+def _validated_session(data: bytes, model: Any) -> Any:
+    """Refuse to write a graph onnxruntime cannot load (a converter bug, not the user's)."""
+    from ...errors import CorruptFileError
+    from ._runtime import open_session
+
+    try:
+        return open_session(data)
+    except CorruptFileError as exc:
+        raise ConversionError(
+            f"skl2onnx produced a graph for {type(model).__name__} that onnxruntime rejects ({exc}); "
+            "try precision='double' or 'float', another target_opset, or a joblib/skops file"
+        ) from exc
+
+
+def needs_per_column_inputs(model: Any, schema: InputSchema) -> bool:
+    """A frame gets one input per column when it has string columns or a ColumnTransformer
+    selects its columns by name; everything else is one 2-D tensor."""
+    return schema.kind == "dataframe" and (not schema.all_numeric or _selects_columns_by_name(model))
+
+
+def _selects_columns_by_name(model: Any) -> bool:
+    from sklearn.compose import ColumnTransformer
+
+    from ...metadata import _estimators_in
+
+    return any(isinstance(e, ColumnTransformer) for e in _estimators_in(model))
+
+
+def input_types(schema: InputSchema, precision: str, per_column: bool) -> list[tuple[str, Any]]:
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
+
+    real = DoubleTensorType if precision == "double" else FloatTensorType
+    if not per_column:
+        whole = StringTensorType if not schema.all_numeric else real
+        return [("input", whole([None, schema.n_features]))]
+    # In double mode integer columns go in as doubles too: skl2onnx casts int64 inputs to
+    # float32, which a double graph then cannot concatenate with its double columns.
+    integer = real if precision == "double" else Int64TensorType
+    kinds = {STRING: StringTensorType, "int64": integer, "bool": integer}
+    return [(f.name, kinds.get(f.dtype, real)([None, 1])) for f in schema.features]
+
+
+def _convert(model: Any, schema: InputSchema, precision: str, opset: int, per_column: bool) -> Any:
+    from skl2onnx import to_onnx
+
+    options = {id(e): {"zipmap": False} for e in _classifiers_in(model)}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return to_onnx(
+                model,
+                initial_types=input_types(schema, precision, per_column),
+                options=options,
+                target_opset={"": opset, "ai.onnx.ml": ML_OPSET},
+            )
+    except Exception as exc:
+        raise _translate(exc, model) from exc
+
+
+def _classifiers_in(model: Any) -> list[Any]:
+    from sklearn.base import is_classifier
+    from sklearn.pipeline import Pipeline
+
+    from ...metadata import _estimators_in
+
+    return [e for e in _estimators_in(model) if is_classifier(e) and not isinstance(e, Pipeline)]
+
+
+_NO_CONVERTER = re.compile(r"(?:shape calculator|converter) for (?:type )?'?<class '([\w.]+)'>")
+
+
+def _translate(exc: Exception, model: Any) -> Exception:
+    """skl2onnx's errors can run to megabytes (it prints whole attribute arrays): keep one line."""
+    text = str(exc)
+    match = _NO_CONVERTER.search(text)
+    if match or type(exc).__name__ == "MissingShapeCalculator":
+        name = match.group(1).rsplit(".", 1)[-1] if match else "an estimator in the model"
+        return UnsupportedModelError(
+            f"{name} has no ONNX converter (skl2onnx), so {type(model).__name__} cannot be written as ONNX; "
+            "save it as joblib, skops or pickle instead, or replace that step"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return ConversionError(f"skl2onnx could not convert {type(model).__name__}: {first[:300]}")
+
+
+def output_roles(task: str, names: list[str]) -> dict[str, str]:
+    """Which ONNX output answers predict, predict_proba and transform."""
+    if task == "classifier" and len(names) >= 2:
+        return {"predict": names[0], "predict_proba": names[1]}
+    if task == "clusterer" and len(names) >= 2:
+        return {"predict": names[0], "transform": names[1]}
+    if task in ("transformer", "unknown") and len(names) == 1:
+        return {"transform": names[0]}
+    return {"predict": names[0]}
+
+
+def _float_outputs_as_double(proto: Any) -> None:
+    """Make every float output of a double export a double, through a Cast.
+
+    skl2onnx sometimes declares ``probabilities`` as float while the node computing it works
+    in double (binary LogisticRegression after a ColumnTransformer), and tree ensembles
+    output float whatever their input; onnxruntime refuses the first, users are surprised
+    by the second. A Cast in front of each float output settles both.
+    """
+    from onnx import TensorProto, helper
+
+    for output in proto.graph.output:
+        tensor = output.type.tensor_type
+        if not output.type.HasField("tensor_type") or tensor.elem_type != TensorProto.FLOAT:
+            continue
+        raw = output.name + "_before_double"
+        for node in proto.graph.node:
+            node.output[:] = [raw if o == output.name else o for o in node.output]
+            node.input[:] = [raw if i == output.name else i for i in node.input]
+        proto.graph.node.append(helper.make_node("Cast", [raw], [output.name], to=TensorProto.DOUBLE))
+        tensor.elem_type = TensorProto.DOUBLE
+
+
+def _set_metadata(proto: Any, metadata: Metadata) -> None:
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, metadata.to_json()
+    proto.doc_string = f"{metadata.model_type} exported by modelpack {metadata.versions.get('modelpack', '')}"
+
+
+def _warn_if_float32_flips(model: Any, session: Any, metadata: Metadata, sample: Any) -> None:
+    if metadata.extra.get("precision") != "float" or metadata.task not in ("classifier", "clusterer"):
+        return
+    from ._runtime import OnnxModel
+
+    rows = sample_rows(sample, PRECISION_CHECK_ROWS)
+    exported = OnnxModel(session, metadata, None)
+    flipped = int(np.sum(np.asarray(exported.predict(rows)) != np.asarray(model.predict(rows))))
+    if flipped:
+        warnings.warn(
+            f"the float32 ONNX export predicts a different label than {type(model).__name__} on "
+            f"{flipped} of {len(rows)} sample rows (float32 rounds inputs and thresholds); "
+            "export with precision='double' (CLI: --precision double)",
+            PrecisionWarning,
+            stacklevel=6,
+        )
+
+
+# --- converter registration ---------------------------------------------------------------
+
+_TREE_OPS = ("TreeEnsembleClassifier", "TreeEnsembleRegressor")
+_DOUBLE_ATTRS = ("nodes_values", "class_weights", "target_weights", "base_values", "nodes_hitrates")
+_TREE_CONVERTERS = ("RandomForest", "ExtraTrees", "DecisionTree", "GradientBoosting", "HistGradientBoosting")
+
+
+def register_converters() -> None:
+    """Once per process: XGBoost/LightGBM converters, and the tree-converter fixes below."""
+    global _done
+    with _registered:
+        if _done:
+            return
+        from skl2onnx.common._registration import _converter_pool
+
+        for alias, converter in _converter_pool.items():
+            if isinstance(alias, str) and any(t in alias for t in _TREE_CONVERTERS):
+                converter._fct = _fixed_tree_converter(converter._fct)
+        _register_boosters()
+        _done = True
+
+
+def _fixed_tree_converter(convert: Any) -> Any:
+    """Wrap a skl2onnx tree converter so that
+
+    * with double inputs, thresholds and weights are written as ``*_as_tensor`` doubles
+      (ai.onnx.ml opset 3) instead of being rounded to float32 — skl2onnx always calls its
+      tree converters with op_version=1, which makes double exports of trees flip decisions;
+      the ensemble ops output float32 whatever the input, so a Cast restores the declared type;
+    * ``nodes_missing_value_tracks_true`` is written as ints (onnx >= 1.18 refuses the
+      bools skl2onnx passes for HistGradientBoosting).
+    """
+
+    @functools.wraps(convert)
+    def wrapper(scope: Any, operator: Any, container: Any) -> Any:
+        from onnx import TensorProto, numpy_helper
+        from skl2onnx.common.data_types import guess_numpy_type
+
+        double = guess_numpy_type(operator.inputs[0].type) == np.float64
+        declared = {v.full_name: guess_numpy_type(v.type) for v in operator.outputs}
+        add_node = container.add_node
+
+        def add_tree_node(op_type: str, inputs: Any, outputs: Any, op_domain: str = "", op_version: Any = None, **attrs: Any) -> Any:
+            if op_type not in _TREE_OPS or op_domain != "ai.onnx.ml":
+                return add_node(op_type, inputs, outputs, op_domain=op_domain, op_version=op_version, **attrs)
+            if "nodes_missing_value_tracks_true" in attrs:
+                attrs["nodes_missing_value_tracks_true"] = [int(v) for v in attrs["nodes_missing_value_tracks_true"]]
+            if not double:
+                return add_node(op_type, inputs, outputs, op_domain=op_domain, op_version=op_version, **attrs)
+            for key in _DOUBLE_ATTRS:
+                if key in attrs:
+                    values = np.asarray(attrs.pop(key), dtype=np.float64).ravel()
+                    attrs[key + "_as_tensor"] = numpy_helper.from_array(values, name=key)
+            outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+            casts = []
+            for i, name in enumerate(outputs):
+                if declared.get(name) == np.float64:
+                    outputs[i] = scope.get_unique_variable_name(name + "_float")
+                    casts.append((outputs[i], name))
+            result = add_node(op_type, inputs, outputs, op_domain=op_domain, op_version=ML_OPSET, **attrs)
+            for src, dst in casts:
+                add_node("Cast", [src], [dst], to=TensorProto.DOUBLE, op_version=13)
+            return result
+
+        container.add_node = add_tree_node
+        try:
+            if double:
+                return convert(scope, operator, container, op_version=ML_OPSET)
+            return convert(scope, operator, container)
+        finally:
+            del container.add_node
+
+    return wrapper
+
+
+def _register_boosters() -> None:
+    """XGBoost and LightGBM through onnxmltools' converters, as skl2onnx documents."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier, XGBRegressor
+    except ImportError:
+        pass
+    else:
+        update_registered_converter(XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes, convert_xgboost, options=classifier_options)
+        update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, convert_xgboost)
+    try:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    except ImportError:
+        pass
+    else:
+        update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes, convert_lightgbm, options=classifier_options)
+        update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes, convert_lightgbm)

@@ -1,0 +1,243 @@
+"""ONNX specifics: inferred input types, runtime-friendly outputs, precision, foreign files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+
+import modelpack
+from conftest import assert_same_outputs, mixed_frame, models
+from modelpack import InvalidInputError, UnsupportedModelError
+from modelpack.formats.onnx import PrecisionWarning
+
+
+def _save_load(model, X, tmp_path, name="m.onnx", **options):
+    path = tmp_path / name
+    modelpack.save(model, path, sample=X, **options)
+    return path, modelpack.load(path)
+
+
+def test_outputs_are_plain_tensors_no_zipmap(tmp_path):
+    trained = models()["forest_strings"]
+    path, loaded = _save_load(trained.model, trained.X, tmp_path)
+    graph = onnx.load(str(path)).graph
+    assert [o.name for o in graph.output] == ["label", "probabilities"]
+    assert graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.STRING
+    assert graph.output[1].type.HasField("tensor_type")  # not a sequence of maps
+    assert "ZipMap" not in {n.op_type for n in graph.node}
+    labels = loaded.predict(trained.X)
+    assert labels.dtype == object and set(labels) <= {"churn", "stay", "maybe"}
+    assert list(loaded.classes_) == list(trained.model.classes_)
+
+
+def test_mixed_frame_gets_one_input_per_column_with_its_type(tmp_path):
+    trained = models()["pipeline_frame"]
+    path, loaded = _save_load(trained.model, trained.X, tmp_path)
+    inputs = {i.name: i.type.tensor_type.elem_type for i in onnx.load(str(path)).graph.input}
+    assert inputs == {
+        "age": onnx.TensorProto.INT64,
+        "income": onnx.TensorProto.FLOAT,
+        "city": onnx.TensorProto.STRING,
+        "plan": onnx.TensorProto.STRING,
+    }
+    # columns in another order are matched by name, as scikit-learn does
+    shuffled = trained.X[["plan", "income", "city", "age"]]
+    assert list(loaded.predict(shuffled)) == list(trained.model.predict(trained.X))
+    # records (what a JSON API receives) work too
+    records = trained.X.head(3).to_dict(orient="records")
+    assert list(loaded.predict(records)) == list(trained.model.predict(trained.X.head(3)))
+
+
+def test_non_ascii_column_names(tmp_path):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X = mixed_frame().rename(columns={"age": "âge", "city": "城市"})
+    y = (X["âge"] > 40).map({True: "oui", False: "non"})
+    model = make_pipeline(
+        ColumnTransformer([("c", OneHotEncoder(), ["城市"]), ("n", StandardScaler(), ["âge", "income"])]),
+        LogisticRegression(),
+    ).fit(X, y)
+    _, loaded = _save_load(model, X, tmp_path)
+    assert loaded.metadata.input_schema.names == ["âge", "income", "城市", "plan"]
+    assert_same_outputs(model, loaded, X, rtol=1e-4, atol=1e-5)
+
+
+def test_hist_gradient_boosting_with_nan(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] + np.nan_to_num(X[:, 3]) > 0).astype(np.int64)
+    X[::5, 3] = np.nan
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
+    _, loaded = _save_load(model, X, tmp_path)
+    assert list(loaded.predict(X)) == list(model.predict(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_boosters_through_their_sklearn_api(tmp_path, library):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    y = np.where(X[:, 0] - X[:, 1] > 0, "up", "down")
+    y_reg = X @ rng.normal(size=6)
+    if library == "xgboost":
+        from xgboost import XGBClassifier as C
+        from xgboost import XGBRegressor as R
+    else:
+        from lightgbm import LGBMClassifier as C
+        from lightgbm import LGBMRegressor as R
+    kwargs = {"n_estimators": 20, "max_depth": 4} | ({"verbose": -1} if library == "lightgbm" else {})
+    from sklearn.preprocessing import LabelEncoder
+
+    codes = LabelEncoder().fit_transform(y)  # xgboost wants 0..n-1
+    clf = C(**kwargs).fit(X, codes if library == "xgboost" else y)
+    _, loaded = _save_load(clf, X, tmp_path, "c.onnx")
+    assert list(loaded.predict(X)) == list(clf.predict(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-5)
+    reg = R(**kwargs).fit(X, y_reg)
+    _, loaded = _save_load(reg, X, tmp_path, "r.onnx")
+    assert loaded.predict(X).dtype == np.float64 and loaded.predict(X).shape == (300,)
+    np.testing.assert_allclose(loaded.predict(X), reg.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def _near_threshold_data():
+    """Features far from zero with tiny differences: float32 cannot tell them apart."""
+    rng = np.random.default_rng(0)
+    X = 1e6 + rng.normal(size=(2000, 5)) * 0.05
+    y = (X[:, 0] - X[:, 1] > 0).astype(np.int64)
+    return X, y
+
+
+def test_double_precision_matches_where_float32_flips(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = _near_threshold_data()
+    model = HistGradientBoostingClassifier(max_iter=30, max_depth=8, random_state=0).fit(X, y)
+    with pytest.warns(PrecisionWarning, match="precision='double'"):
+        _, single = _save_load(model, X, tmp_path, "float.onnx")
+    assert np.sum(single.predict(X) != model.predict(X)) > 0  # the pain users report
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrecisionWarning)
+        _, double = _save_load(model, X, tmp_path, "double.onnx", precision="double")
+    assert list(double.predict(X)) == list(model.predict(X))
+    assert double.metadata.extra["precision"] == "double"
+    np.testing.assert_allclose(double.predict_proba(X), model.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["forest_strings", "linear_regression", "pipeline_frame"])
+def test_double_precision_round_trips(tmp_path, name):
+    trained = models()[name]
+    _, loaded = _save_load(trained.model, trained.X, tmp_path, precision="double")
+    assert_same_outputs(trained.model, loaded, trained.X, rtol=1e-6, atol=1e-7)
+
+
+def test_target_opset_is_honoured(tmp_path):
+    trained = models()["logistic"]
+    path, loaded = _save_load(trained.model, trained.X, tmp_path, target_opset=15)
+    opsets = {o.domain: o.version for o in onnx.load(str(path)).opset_import}
+    assert opsets[""] <= 15
+    assert loaded.metadata.extra["opsets"]["ai.onnx"] <= 15
+
+
+def test_metadata_travels_in_metadata_props(tmp_path):
+    trained = models()["pipeline_frame"]
+    path, _ = _save_load(trained.model, trained.X, tmp_path)
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    meta = json.loads(props["modelpack"])
+    assert meta["classes"] == ["no", "yes"] and len(meta["sample"]["inputs"]) == 5
+    assert meta["extra"]["onnx_inputs"] == "columns"
+    info = modelpack.describe(path)
+    assert info.format == "onnx" and info.metadata_source == "inside"
+
+
+def test_loading_onnx_does_not_import_scikit_learn(tmp_path):
+    trained = models()["pipeline_frame"]
+    path, _ = _save_load(trained.model, trained.X, tmp_path)
+    code = f"""
+import sys, modelpack, pandas as pd
+m = modelpack.load({str(path)!r})
+rows = m.metadata.sample.frame(m.metadata.input_schema)
+print(list(m.predict(rows)), m.predict_proba(rows).shape)
+print(sorted(x for x in ('sklearn', 'skl2onnx', 'onnxmltools', 'scipy', 'skops') if x in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0].startswith("[") and "(5, 2)" in out[0]
+    assert out[1] == "[]"
+
+
+@pytest.mark.parametrize("bad,message", [
+    (lambda X: X.drop(columns=["city"]), "missing column\\(s\\) city"),
+    (lambda X: X.assign(extra=1), "unexpected column\\(s\\) extra"),
+    (lambda X: X.rename(columns={"plan": "Plan"}), "missing column\\(s\\) plan; unexpected column\\(s\\) Plan"),
+    (lambda X: X.assign(age=["old"] * len(X)), "column 'age' cannot be read as int64"),
+])
+def test_bad_frames_name_the_columns(tmp_path, bad, message):
+    trained = models()["pipeline_frame"]
+    _, loaded = _save_load(trained.model, trained.X, tmp_path)
+    with pytest.raises(InvalidInputError, match=message):
+        loaded.predict(bad(trained.X))
+
+
+def test_wrong_number_of_features(tmp_path):
+    trained = models()["logistic"]
+    _, loaded = _save_load(trained.model, trained.X, tmp_path)
+    with pytest.raises(InvalidInputError, match="expects 4 features per row, got an input of shape \\(120, 3\\)"):
+        loaded.predict(trained.X[:, :3])
+    assert loaded.predict(trained.X[0]).shape == (1,)  # one row as a 1-D array
+
+
+def test_plain_skl2onnx_file_with_zipmap_loads(tmp_path):
+    from skl2onnx import to_onnx
+
+    trained = models()["forest_strings"]
+    proto = to_onnx(trained.model, trained.X[:1].astype(np.float32))  # ZipMap on, skl2onnx's names
+    path = tmp_path / "foreign.onnx"
+    path.write_bytes(proto.SerializeToString())
+    loaded = modelpack.load(path)
+    assert loaded.metadata.task == "classifier" and loaded.metadata.input_schema.n_features == 4
+    assert list(loaded.predict(trained.X)) == list(trained.model.predict(trained.X))
+    proba = loaded.predict_proba(trained.X)
+    assert proba.shape == (120, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+
+
+def test_unsupported_estimator_is_named_and_nothing_is_written(tmp_path):
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import LinearRegression
+    from sklearn.semi_supervised import LabelSpreading
+
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    model = LabelSpreading().fit(X, (X[:, 0] > 0).astype(int))
+    path = tmp_path / "m.onnx"
+    with pytest.raises(UnsupportedModelError, match="LabelSpreading has no ONNX converter.*joblib, skops or pickle"):
+        modelpack.save(model, path, sample=X)
+    assert list(tmp_path.iterdir()) == []
+    del TransformedTargetRegressor, LinearRegression
+
+
+def test_unknown_option_and_bad_precision(tmp_path):
+    trained = models()["logistic"]
+    with pytest.raises(modelpack.UnknownOptionError, match="no option compress"):
+        modelpack.save(trained.model, tmp_path / "m.onnx", sample=trained.X, compress=3)
+    with pytest.raises(InvalidInputError, match="precision must be one of float, double"):
+        modelpack.save(trained.model, tmp_path / "m.onnx", sample=trained.X, precision="half")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_onnx(tmp_path):
+    path = tmp_path / "m.onnx"
+    trained = models()["logistic"]
+    modelpack.save(trained.model, path, sample=trained.X)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(modelpack.CorruptFileError, match="onnx|ONNX"):
+        modelpack.load(path)
