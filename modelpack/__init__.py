@@ -10,6 +10,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .check import EquivalenceReport, check, verify
+from .convert import ConversionResult, convert
 from .core import load, save
 from .errors import (
     ConversionError,
@@ -31,7 +33,9 @@ from .registry import Format, NotThisFormat, format_names, get_format
 
 __all__ = [
     "ConversionError",
+    "ConversionResult",
     "CorruptFileError",
+    "EquivalenceReport",
     "Feature",
     "FileInfo",
     "FileExistsModelpackError",
@@ -50,9 +54,12 @@ __all__ = [
     "UntrustedContentError",
     "VersionMismatchWarning",
     "__version__",
+    "check",
+    "convert",
     "describe",
     "format_names",
     "get_format",
     "load",
     "save",
+    "verify",
 ]

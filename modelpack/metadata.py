@@ -24,7 +24,7 @@ from .errors import CorruptFileError
 
 METADATA_VERSION = 1
 SIDECAR_SUFFIX = ".modelpack.json"
-SAMPLE_ROWS = 5
+SAMPLE_ROWS = 20
 
 #: Kinds of input column modelpack distinguishes; each maps to an ONNX/PMML type.
 FLOAT, INTEGER, BOOLEAN, STRING = "float64", "int64", "bool", "string"

@@ -31,7 +31,7 @@ def test_metadata_records_schema_sample_and_versions(tmp_path, format_name: str,
         assert schema.names == list(trained.X.columns)
         assert [f.dtype for f in schema.features] == ["int64", "float64", "string", "string"]
     assert meta.versions["sklearn"] and meta.versions["numpy"] == np.__version__
-    assert meta.sample is not None and len(meta.sample.inputs) == 5
+    assert meta.sample is not None and len(meta.sample.inputs) == 20
     assert set(meta.sample.outputs) >= ({"predict"} if trained.task != "transformer" else {"transform"})
     # the recorded rows reproduce the recorded outputs through the loaded file
     rows = meta.sample.frame(schema)

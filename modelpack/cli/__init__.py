@@ -45,9 +45,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import formats, info
+    from . import check, convert, formats, info, predict, verify
 
-    for module in (formats, info):
+    for module in (formats, info, convert, check, verify, predict):
         cli.add_command(module.command)
 
 

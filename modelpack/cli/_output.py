@@ -27,3 +27,42 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     for r in rows:
         t.add_row(*[str(v) for v in r])
     console().print(t)
+
+
+def print_report(report: Any, as_json: bool) -> None:
+    """An EquivalenceReport as a table (terminal) or JSON (--json)."""
+    if as_json:
+        print_json(report.to_dict())
+        return
+    out = console()
+    out.print(f"[bold]{report.a}[/bold]  vs  [bold]{report.b}[/bold]")
+    out.print(f"rows compared: {report.rows} ({report.data_source}); rtol={report.rtol:g} atol={report.atol:g}")
+    rows = []
+    for c in report.comparisons:
+        if c.kind == "labels":
+            detail = f"{c.agreement:.2%} equal labels" if c.agreement is not None else "-"
+        else:
+            detail = (
+                f"max abs diff {c.max_abs_diff:.3g}, max rel diff {c.max_rel_diff:.3g}"
+                if c.max_abs_diff is not None
+                else "-"
+            )
+        rows.append([c.method, detail, "ok" if c.passed else "DIFFERS"])
+    if rows:
+        table(None, ["method", "comparison", "result"], rows)
+    worst = [(c.method, r) for c in report.comparisons for r in c.worst_rows]
+    if worst:
+        table(
+            "rows that differ (worst first)",
+            ["method", "row", "input", "a", "b"],
+            [[m, r.get("row"), _short(r.get("input", r.get("problem"))), _short(r.get("a")), _short(r.get("b"))] for m, r in worst],
+        )
+    for note in report.notes:
+        out.print(f"note: {note}")
+    style = "green" if report.passed else "bold red"
+    out.print(f"[{style}]{report.verdict}[/{style}]")
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"

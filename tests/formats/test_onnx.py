@@ -154,7 +154,7 @@ def test_metadata_travels_in_metadata_props(tmp_path):
     path, _ = _save_load(trained.model, trained.X, tmp_path)
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     meta = json.loads(props["modelpack"])
-    assert meta["classes"] == ["no", "yes"] and len(meta["sample"]["inputs"]) == 5
+    assert meta["classes"] == ["no", "yes"] and len(meta["sample"]["inputs"]) == 20
     assert meta["extra"]["onnx_inputs"] == "columns"
     info = modelpack.describe(path)
     assert info.format == "onnx" and info.metadata_source == "inside"
@@ -171,7 +171,7 @@ print(list(m.predict(rows)), m.predict_proba(rows).shape)
 print(sorted(x for x in ('sklearn', 'skl2onnx', 'onnxmltools', 'scipy', 'skops') if x in sys.modules))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out[0].startswith("[") and "(5, 2)" in out[0]
+    assert out[0].startswith("[") and "(20, 2)" in out[0]
     assert out[1] == "[]"
 
 

@@ -1,0 +1,127 @@
+"""Batch scoring of data files in constant memory: read a batch, predict, append, repeat."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from ._atomic import atomic_paths
+from .data import conform, iter_batches
+from .errors import InvalidInputError
+from .model import Model
+
+WRITERS = (".csv", ".parquet", ".jsonl")
+
+
+def predictions_frame(model: Model, X: Any, proba: bool) -> Any:
+    """A DataFrame with ``prediction`` and, with ``proba``, one ``proba_<class>`` column per class."""
+    import pandas as pd
+
+    columns: dict[str, Any] = {}
+    if hasattr(model, "predict"):
+        columns["prediction"] = model.predict(X)
+    elif hasattr(model, "transform"):
+        out = model.transform(X)
+        columns.update({f"component_{i}": out[:, i] for i in range(out.shape[1])})
+    if proba:
+        if not hasattr(model, "predict_proba"):
+            raise InvalidInputError("--proba needs a classifier; this model has no predict_proba")
+        p = model.predict_proba(X)
+        classes = list(model.classes_) if model.metadata.classes is not None else list(range(p.shape[1]))
+        columns.update({f"proba_{c}": p[:, i] for i, c in enumerate(classes)})
+    return pd.DataFrame(columns)
+
+
+class _Sink:
+    """Appends prediction frames to a CSV, JSON lines or Parquet stream."""
+
+    def __init__(self, kind: str, target: str | Path | IO[str]) -> None:
+        self.kind, self.target = kind, target
+        self.parquet: Any = None
+        self.first = True
+
+    def write(self, frame: Any) -> None:
+        if self.kind == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(str(self.target), table.schema)
+            self.parquet.write_table(table)
+        elif self.kind == ".jsonl":
+            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            self._append(text if text.endswith("\n") else text + "\n")
+        else:
+            self._append(frame.to_csv(index=False, header=self.first, lineterminator="\n"))
+        self.first = False
+
+    def _append(self, text: str) -> None:
+        if isinstance(self.target, (str, Path)):
+            with open(self.target, "a", encoding="utf-8") as fh:
+                fh.write(text)
+        else:
+            self.target.write(text)
+
+    def close(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+
+
+def predict_file(
+    model: Model,
+    data: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    *,
+    proba: bool = False,
+    batch_size: int = 10_000,
+    overwrite: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Score every row of ``data`` and write the predictions to ``output`` (stdout as CSV if None).
+
+    Memory stays flat in the number of rows: one batch is held at a time. The output is
+    written atomically and not overwritten unless ``overwrite``. Returns the rows scored.
+    """
+    if batch_size < 1:
+        raise InvalidInputError("batch size must be at least 1")
+    schema = model.metadata.input_schema
+    source = Path(data).name
+    if output is None:
+        return _score(model, data, _Sink(".csv", sys.stdout), schema, source, proba, batch_size, on_batch)
+    out = Path(output)
+    kind = out.suffix.lower() if out.suffix.lower() in WRITERS else None
+    if kind is None:
+        raise InvalidInputError(f"cannot write {out.name}: use an output ending in {', '.join(WRITERS)}")
+    with atomic_paths(out, overwrite=overwrite) as (temp,):
+        temp.unlink()  # the sink creates it on first write
+        sink = _Sink(kind, temp)
+        try:
+            rows = _score(model, data, sink, schema, source, proba, batch_size, on_batch)
+        finally:
+            sink.close()
+        if rows == 0:
+            raise InvalidInputError(f"{source} has no rows; nothing was written")
+    return rows
+
+
+def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba: bool, batch_size: int,
+           on_batch: Callable[[int], None] | None) -> int:
+    rows = 0
+    for batch in iter_batches(data, batch_size):
+        if len(batch) == 0:
+            continue
+        X = conform(batch, schema, source)
+        frame = predictions_frame(model, X, proba)
+        sink.write(frame)
+        rows += len(batch)
+        if on_batch is not None:
+            on_batch(len(batch))
+    if rows == 0 and isinstance(sink.target, (str, Path)) is False:
+        raise InvalidInputError(f"{source} has no rows")
+    return rows
+
+

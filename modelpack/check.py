@@ -1,0 +1,233 @@
+"""Proof that two models predict the same: the comparison behind convert, check and verify."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .metadata import _jsonable, to_rows
+from .model import METHODS, Model
+
+WORST_ROWS = 5
+
+
+@dataclass
+class MethodComparison:
+    """How one method's outputs (predict, predict_proba or transform) compare."""
+
+    method: str
+    kind: str  # "labels" or "numbers"
+    rows: int
+    passed: bool
+    agreement: float | None = None  # share of equal labels
+    max_abs_diff: float | None = None
+    max_rel_diff: float | None = None
+    worst_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class EquivalenceReport:
+    """The verdict of a comparison, with everything needed to see why.
+
+    ``passed`` is False when anything differs beyond the tolerances, and also when nothing
+    could be compared (no rows, or no method both models have).
+    """
+
+    a: str
+    b: str
+    rows: int
+    data_source: str
+    rtol: float
+    atol: float
+    min_agreement: float
+    comparisons: list[MethodComparison]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.rows > 0 and bool(self.comparisons) and all(c.passed for c in self.comparisons)
+
+    @property
+    def verdict(self) -> str:
+        if self.rows == 0 or not self.comparisons:
+            return "FAILED: nothing was compared"
+        return "passed" if self.passed else "FAILED"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["passed"] = self.passed
+        d["verdict"] = self.verdict
+        return _jsonable(d)
+
+
+def compare_outputs(
+    expected: dict[str, np.ndarray],
+    actual: dict[str, np.ndarray],
+    X: Any,
+    *,
+    label_methods: set[str],
+    rtol: float,
+    atol: float,
+    min_agreement: float = 1.0,
+) -> list[MethodComparison]:
+    """Compare the outputs of the methods present in both ``expected`` and ``actual``."""
+    results = []
+    for method in METHODS:
+        if method not in expected or method not in actual:
+            continue
+        a, b = np.asarray(expected[method]), np.asarray(actual[method])
+        if method in label_methods:
+            results.append(_compare_labels(method, a, b, X, min_agreement))
+        else:
+            results.append(_compare_numbers(method, a, b, X, rtol, atol))
+    return results
+
+
+def _compare_labels(method: str, a: np.ndarray, b: np.ndarray, X: Any, min_agreement: float) -> MethodComparison:
+    if a.shape != b.shape:
+        return _shape_mismatch(method, "labels", a, b)
+    same = np.array([_same_label(x, y) for x, y in zip(a.ravel(), b.ravel())], dtype=bool)
+    agreement = float(same.mean()) if same.size else 0.0
+    worst = np.flatnonzero(~same)[:WORST_ROWS]
+    return MethodComparison(
+        method, "labels", len(a), bool(same.size) and agreement >= min_agreement, agreement=agreement,
+        worst_rows=_rows(worst, X, a, b),
+    )
+
+
+def _same_label(x: Any, y: Any) -> bool:
+    if isinstance(x, (float, np.floating)) and isinstance(y, (float, np.floating)):
+        return bool(x == y or (np.isnan(x) and np.isnan(y)))
+    return bool(x == y) or str(x) == str(y)  # int64 1 vs "1" from a text-typed runtime
+
+
+def _compare_numbers(method: str, a: np.ndarray, b: np.ndarray, X: Any, rtol: float, atol: float) -> MethodComparison:
+    if a.shape != b.shape:
+        return _shape_mismatch(method, "numbers", a, b)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    both_nan = np.isnan(a64) & np.isnan(b64)
+    diff = np.where(both_nan, 0.0, np.abs(a64 - b64))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    scale = np.abs(np.nan_to_num(a64))
+    # relative difference only where the expected value is not zero (else it is meaningless)
+    rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
+    bad = diff > atol + rtol * scale
+    per_row = diff.reshape(len(a), -1).max(axis=1, initial=0.0)
+    bad_idx = np.flatnonzero(bad.reshape(len(a), -1).any(axis=1))
+    worst = bad_idx[np.argsort(-per_row[bad_idx], kind="stable")][:WORST_ROWS]
+    return MethodComparison(
+        method, "numbers", len(a), bool(a.size) and not bad.any(),
+        max_abs_diff=float(diff.max()) if diff.size else None,
+        max_rel_diff=float(rel.max()) if diff.size else None,
+        worst_rows=_rows(worst, X, a, b),
+    )
+
+
+def _shape_mismatch(method: str, kind: str, a: np.ndarray, b: np.ndarray) -> MethodComparison:
+    return MethodComparison(
+        method, kind, len(a), False,
+        worst_rows=[{"row": None, "problem": f"shapes differ: {a.shape} vs {b.shape}"}],
+    )
+
+
+def _rows(indices: np.ndarray, X: Any, a: np.ndarray, b: np.ndarray) -> list[dict[str, Any]]:
+    if len(indices) == 0:
+        return []
+    picked = X.iloc[indices] if hasattr(X, "iloc") else np.asarray(X)[indices]
+    inputs = to_rows(picked)
+    return [
+        {"row": int(i), "input": inp, "a": _jsonable(a[i]), "b": _jsonable(b[i])}
+        for i, inp in zip(indices, inputs)
+    ]
+
+
+def outputs_of(model: Model, X: Any) -> dict[str, np.ndarray]:
+    return {m: np.asarray(getattr(model, m)(X)) for m in METHODS if hasattr(model, m)}
+
+
+def label_methods(model: Model) -> set[str]:
+    """``predict`` returns labels for classifiers and clusterers; numbers otherwise."""
+    return {"predict"} if model.metadata.task in ("classifier", "clusterer") else set()
+
+
+def check(
+    a: Model,
+    b: Model,
+    X: Any,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    min_agreement: float = 1.0,
+    data_source: str = "data passed in",
+) -> EquivalenceReport:
+    """Run ``X`` through both models and compare every method they share.
+
+    Tolerances default to the looser of the two models' own (float32's resolution when
+    either is a float32 ONNX export; near-exact otherwise).
+
+    Example:
+        >>> report = modelpack.check(modelpack.load("m.joblib"), modelpack.load("m.onnx"), X_test)  # doctest: +SKIP
+        >>> report.passed                                                                          # doctest: +SKIP
+    """
+    rtol = max(a.tolerance[0], b.tolerance[0]) if rtol is None else rtol
+    atol = max(a.tolerance[1], b.tolerance[1]) if atol is None else atol
+    rows = len(X)
+    comparisons = (
+        compare_outputs(
+            outputs_of(a, X), outputs_of(b, X), X,
+            label_methods=label_methods(a), rtol=rtol, atol=atol, min_agreement=min_agreement,
+        )
+        if rows
+        else []
+    )
+    report = EquivalenceReport(
+        a=_name(a), b=_name(b), rows=rows, data_source=data_source, rtol=rtol, atol=atol,
+        min_agreement=min_agreement, comparisons=comparisons,
+    )
+    _add_notes(report, a, b)
+    return report
+
+
+def verify(model: Model) -> EquivalenceReport:
+    """Re-run the sample rows recorded in ``model``'s metadata and compare with the recorded outputs."""
+    meta = model.metadata
+    source = f"sample rows recorded in {model.path.name if model.path else 'the file'}"
+    if meta.sample is None or meta.input_schema is None or not meta.sample.inputs:
+        report = EquivalenceReport(_name(model), "recorded outputs", 0, source, *model.tolerance, 1.0, [])
+        report.notes.append("the file records no sample rows: save it with sample=X (CLI: convert --data) to make it verifiable")
+        return report
+    X = meta.sample.frame(meta.input_schema)
+    labels = label_methods(model)
+    recorded = {
+        m: np.asarray(v, dtype=object if _has_str(v) else (None if m in labels else np.float64))
+        for m, v in meta.sample.outputs.items()
+    }
+    fresh = outputs_of(model, X)
+    rtol, atol = model.tolerance
+    comparisons = compare_outputs(recorded, fresh, X, label_methods=labels, rtol=rtol, atol=atol)
+    report = EquivalenceReport(
+        a="recorded outputs", b=_name(model), rows=len(X), data_source=source, rtol=rtol, atol=atol,
+        min_agreement=1.0, comparisons=comparisons,
+    )
+    _add_notes(report, None, model)
+    return report
+
+
+def _has_str(values: Any) -> bool:
+    return any(isinstance(v, str) for v in np.ravel(np.asarray(values, dtype=object)))
+
+
+def _name(model: Model) -> str:
+    return f"{model.path} ({model.format})" if model.path else model.format
+
+
+def _add_notes(report: EquivalenceReport, a: Model | None, b: Model) -> None:
+    if report.passed:
+        return
+    if b.metadata.extra.get("precision") == "float" and b.metadata.task in ("classifier", "clusterer", "regressor"):
+        report.notes.append(
+            f"{b.format} was written in float32, which rounds inputs and tree thresholds; "
+            "convert again with --precision double (precision='double')"
+        )

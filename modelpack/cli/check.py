@@ -1,0 +1,36 @@
+"""modelpack check: compare any two model files on the same rows."""
+
+from __future__ import annotations
+
+import click
+
+from ..check import check
+from ..convert import check_data
+from ..core import load
+from ._options import DATA_PATH, as_json, tolerances, trust
+from ._output import print_report
+
+
+@click.command("check")
+@click.argument("a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", type=DATA_PATH, help="CSV, Parquet, JSON lines or .npy rows to compare on.")
+@tolerances
+@trust
+@as_json
+def command(a: str, b: str, data: str | None, rtol: float | None, atol: float | None, min_agreement: float,
+            trust: bool, as_json: bool) -> None:
+    """Check that model files A and B predict the same (exit 1 when they do not).
+
+    Rows come from --data, else from A's recorded sample rows, else from its schema.
+
+    \b
+    Example:
+      modelpack check model.joblib model.onnx --data test.csv --json
+    """
+    model_a, model_b = load(a, trust=trust), load(b, trust=trust)
+    X, origin = check_data(model_a, data)
+    report = check(model_a, model_b, X, rtol=rtol, atol=atol, min_agreement=min_agreement, data_source=origin)
+    print_report(report, as_json)
+    if not report.passed:
+        raise click.exceptions.Exit(1)

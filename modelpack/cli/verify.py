@@ -1,0 +1,29 @@
+"""modelpack verify: does this file still predict what it did when it was made?"""
+
+from __future__ import annotations
+
+import click
+
+from ..check import verify
+from ..core import load
+from ._options import as_json, trust
+from ._output import print_report
+
+
+@click.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@trust
+@as_json
+def command(file: str, trust: bool, as_json: bool) -> None:
+    """Re-run the sample rows recorded in FILE and compare with the outputs recorded with them.
+
+    The way to check a file after an upgrade or on another machine. Exit 1 when it differs.
+
+    \b
+    Example:
+      modelpack verify model.onnx
+    """
+    report = verify(load(file, trust=trust))
+    print_report(report, as_json)
+    if not report.passed:
+        raise click.exceptions.Exit(1)

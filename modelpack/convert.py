@@ -1,0 +1,100 @@
+"""convert: write a model in another format, then prove it predicts what the original does."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .check import EquivalenceReport, check
+from .core import load, save
+from .data import conform, read_data, synthesize
+from .errors import UnsupportedModelError
+from .model import Model
+from .registry import format_for_save
+
+PathLike = str | os.PathLike[str]
+#: Rows of a --data file used for the check; enough to catch flips, small enough to be quick.
+CHECK_ROWS = 10_000
+
+
+@dataclass
+class ConversionResult:
+    path: Path
+    format: str
+    report: EquivalenceReport | None  # None when the check was skipped
+
+    @property
+    def passed(self) -> bool:
+        return self.report is None or self.report.passed
+
+
+def check_data(model: Model, data: PathLike | Any | None, limit: int = CHECK_ROWS) -> tuple[Any, str]:
+    """Rows to check ``model`` on and where they came from: the data given, else the sample
+    rows recorded in its metadata, else rows synthesized from its input schema."""
+    schema = model.metadata.input_schema
+    if data is not None:
+        if isinstance(data, (str, os.PathLike)):
+            name = Path(data).name
+            return conform(read_data(Path(data), limit), schema, name), f"data file {name}"
+        return conform(data, schema), "data passed in"
+    if model.metadata.sample and schema is not None and model.metadata.sample.inputs:
+        where = model.path.name if model.path else "the source"
+        return model.metadata.sample.frame(schema), f"sample rows recorded in {where}"
+    if schema is not None:
+        return synthesize(schema), "rows synthesized from the input schema (no data and no sample rows)"
+    raise UnsupportedModelError(
+        "nothing to check on: the source records no input schema; pass data (CLI: --data FILE)"
+    )
+
+
+def convert(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    to: str | None = None,
+    data: PathLike | Any | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    min_agreement: float = 1.0,
+    trust: bool | list[str] = False,
+    overwrite: bool = False,
+    check_result: bool = True,
+    **options: Any,
+) -> ConversionResult:
+    """Write ``src`` as ``dst`` (format from ``to`` or the extension) and check the result.
+
+    Args:
+        src: a model file in any format that can be turned into a scikit-learn estimator
+            (pickle, joblib, skops; PMML for the model types sklearn-pmml-model reads).
+        dst: where to write; kept unless ``overwrite``.
+        data: rows to check on (a CSV/Parquet/JSON lines/.npy path, or a DataFrame/array);
+            default: the sample rows recorded in ``src``, else rows synthesized from its schema.
+        rtol, atol, min_agreement: the check's tolerances (defaults: what the formats can hold,
+            and 100% equal labels).
+        **options: the destination format's options, e.g. ``precision="double"``.
+
+    Returns:
+        A :class:`ConversionResult`; ``result.report.passed`` is the verdict. The written
+        file stays in place when the check fails, so it can be inspected.
+    """
+    dst = Path(dst)
+    source = load(src, trust=trust)
+    fmt = format_for_save(dst, to)
+    fmt.ensure_available()
+    try:
+        source.to_sklearn()
+    except UnsupportedModelError as exc:
+        raise UnsupportedModelError(
+            f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: {exc}; "
+            "convert from the original pickle, joblib or skops file instead"
+        ) from exc
+    X, origin = check_data(source, data)
+    sample = X if data is not None else None  # recorded in dst, so `verify` can rerun it
+    save(source, dst, format=fmt.name, sample=sample, overwrite=overwrite, **options)
+    if not check_result:
+        return ConversionResult(dst, fmt.name, None)
+    converted = load(dst, format=fmt.name)
+    report = check(source, converted, X, rtol=rtol, atol=atol, min_agreement=min_agreement, data_source=origin)
+    return ConversionResult(dst, fmt.name, report)
