@@ -83,6 +83,11 @@ def convert(
     source = load(src, trust=trust)
     fmt = format_for_save(dst, to)
     fmt.ensure_available()
+    if source.convertible_to is not None and fmt.name not in source.convertible_to:
+        raise UnsupportedModelError(
+            f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: a {source.format} file converts "
+            f"only to {', '.join(sorted(source.convertible_to))}"
+        )
     try:
         source.to_sklearn()
     except UnsupportedModelError as exc:

@@ -81,6 +81,9 @@ class Model:
             raise _MissingMethod("this model was not fitted on named columns")
         return np.asarray(schema.names, dtype=object)
 
+    #: Formats ``convert`` may write this model to (None: any format).
+    convertible_to: frozenset[str] | None = None
+
     #: (rtol, atol) within which this model's numbers can match the original's: exact for
     #: formats holding the Python object, float32's resolution for a float ONNX export.
     tolerance: tuple[float, float] = (1e-7, 1e-9)

