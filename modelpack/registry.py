@@ -12,7 +12,6 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from functools import cache
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -103,6 +102,8 @@ class NotThisFormat(Exception):
 
 @cache
 def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points  # 20 ms to import: only when formats are needed
+
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 

