@@ -24,9 +24,7 @@ import modelpack  # noqa: E402
 
 
 def jvm_start_seconds(path: Path) -> float:
-    code = (
-        "import time, modelpack; t = time.perf_counter(); modelpack.load(%r); print(time.perf_counter() - t)" % str(path)
-    )
+    code = f"import time, modelpack; t = time.perf_counter(); modelpack.load({str(path)!r}); print(time.perf_counter() - t)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return float(out.strip().splitlines()[-1])
 
