@@ -78,8 +78,11 @@ class InputSchema:
         """A best-effort schema from a fitted estimator, for saves made without a sample."""
         names = getattr(model, "feature_names_in_", None)
         if names is not None:
-            strings = _string_columns(model)
-            return cls(tuple(Feature(str(n), STRING if n in strings else FLOAT) for n in names), "dataframe")
+            learned = encoder_categories(model)
+            return cls(
+                tuple(Feature(str(n), STRING, learned[n]) if n in learned else Feature(str(n), FLOAT) for n in names),
+                "dataframe",
+            )
         n = getattr(model, "n_features_in_", None)
         if n is not None:
             return cls(tuple(Feature(f"x{i + 1}", FLOAT) for i in range(int(n))), "array")
@@ -105,16 +108,37 @@ class InputSchema:
             d.get("kind", "array"),
         )
 
+    def with_categories(self, learned: Mapping[str, tuple[Any, ...]]) -> InputSchema:
+        """The same schema, string columns carrying the categories an encoder learned for them."""
+        return InputSchema(
+            tuple(
+                dataclasses.replace(f, categories=learned[f.name])
+                if f.dtype == STRING and f.categories is None and f.name in learned
+                else f
+                for f in self.features
+            ),
+            self.kind,
+        )
 
-def _string_columns(model: Any) -> set[str]:
-    """Columns a fitted ColumnTransformer feeds to an encoder that learned string categories."""
-    found: set[str] = set()
+
+def encoder_categories(model: Any) -> dict[str, tuple[Any, ...]]:
+    """String categories a fitted ColumnTransformer's encoders learned, by column name.
+
+    Recorded in the schema so a form can offer them (``serve``'s page, the browser example)
+    and so a model saved without a sample still knows which columns hold strings.
+    """
+    found: dict[str, tuple[Any, ...]] = {}
     for part in _estimators_in(model):
         for _, transformer, columns in getattr(part, "transformers_", []):
             steps = [s for _, s in getattr(transformer, "steps", [])] or [transformer]
             categories = getattr(steps[0], "categories_", None)
-            if categories is not None and any(np.asarray(c).dtype.kind in "OUT" for c in categories):
-                found.update(str(c) for c in np.atleast_1d(columns))
+            names = [str(c) for c in np.atleast_1d(columns)]
+            if categories is None or len(categories) != len(names):
+                continue
+            for name, cats in zip(names, categories):
+                values = [v for v in np.asarray(cats).tolist() if isinstance(v, str)]
+                if values:
+                    found[name] = tuple(values)
     return found
 
 
@@ -360,6 +384,8 @@ def build_metadata(
 ) -> Metadata:
     """Describe a fitted in-memory model, recording ``sample``'s first rows and their outputs."""
     schema = InputSchema.from_data(sample) if sample is not None else InputSchema.from_model(model)
+    if schema is not None and schema.kind == "dataframe":
+        schema = schema.with_categories(encoder_categories(model))
     recorded = None
     if sample is not None:
         rows = sample_rows(sample)

@@ -68,6 +68,20 @@ class Model:
     def _transform(self, X: Any) -> np.ndarray:
         raise NotImplementedError
 
+    def as_model_input(self, X: Any) -> Any:
+        """Records (a list of dicts) or a dict of columns become what the model was trained on:
+        a DataFrame or a 2-D array in the recorded schema's column order. Anything else passes."""
+        records = isinstance(X, list) and bool(X) and isinstance(X[0], dict)
+        if not (records or isinstance(X, dict)):
+            return X
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(X) if records else pd.DataFrame(X)
+        schema = self.metadata.input_schema
+        if schema is not None and schema.kind == "array" and all(n in frame.columns for n in schema.names):
+            return frame[schema.names].to_numpy()
+        return frame
+
     @property
     def classes_(self) -> np.ndarray:
         if self.metadata.classes is None:
@@ -117,13 +131,13 @@ class SklearnModel(Model):
         self._estimator = estimator
 
     def _predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self._estimator.predict(X))
+        return np.asarray(self._estimator.predict(self.as_model_input(X)))
 
     def _predict_proba(self, X: Any) -> np.ndarray:
-        return np.asarray(self._estimator.predict_proba(X))
+        return np.asarray(self._estimator.predict_proba(self.as_model_input(X)))
 
     def _transform(self, X: Any) -> np.ndarray:
-        return self._estimator.transform(X)
+        return self._estimator.transform(self.as_model_input(X))
 
     @property
     def classes_(self) -> np.ndarray:

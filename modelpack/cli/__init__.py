@@ -45,9 +45,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import check, convert, doctor, formats, info, predict, verify
+    from . import check, convert, doctor, formats, info, predict, serve, verify
 
-    for module in (formats, info, convert, check, verify, predict, doctor):
+    for module in (formats, info, convert, check, verify, predict, serve, doctor):
         cli.add_command(module.command)
 
 

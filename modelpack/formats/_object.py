@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import UnsupportedModelError, VersionMismatchWarning
-from ..metadata import Metadata, model_type_of, task_of
+from ..metadata import InputSchema, Metadata, _jsonable, model_type_of, task_of
 from ..model import METHODS, SklearnModel
 from ..registry import Format
 
@@ -27,11 +27,17 @@ class ObjectFormat(Format):
                 "not a model (nothing with predict, predict_proba or transform)"
             )
         if metadata is None:  # a file not written by modelpack: describe what we loaded
-            metadata = Metadata(self.name, task_of(estimator), model_type_of(estimator))
+            metadata = Metadata(self.name, task_of(estimator), model_type_of(estimator),
+                                input_schema=InputSchema.from_model(estimator), classes=_classes(estimator))
         else:
             warn_on_version_change(path, metadata)
             metadata = metadata.replace(format=self.name)
         return SklearnModel(estimator, format=self.name, path=path, metadata=metadata)
+
+
+def _classes(estimator: Any) -> list[Any] | None:
+    classes = getattr(estimator, "classes_", None)
+    return _jsonable(classes) if classes is not None else None
 
 
 def installed_version(module: str) -> str | None:

@@ -75,14 +75,16 @@ class OnnxModel(Model):
 
     def feeds(self, X: Any) -> dict[str, np.ndarray]:
         """The onnxruntime feed dict for ``X`` (DataFrame, 2-D array, dict of columns or records)."""
-        if isinstance(X, list) and X and isinstance(X[0], dict):
-            import pandas as pd
-
-            X = pd.DataFrame.from_records(X)
-        elif isinstance(X, dict):
-            import pandas as pd
-
-            X = pd.DataFrame(X)
+        if isinstance(X, dict):  # columns by name: no pandas on this path (it is the server's)
+            names = self._input_names if self._per_column else self._names
+            if names is None:
+                raise InvalidInputError("this ONNX file records no column names; pass an array")
+            _check_columns([str(k) for k in X], names)
+            if self._per_column:
+                return {n: _cast_column(np.asarray(X[n]), d, n).reshape(-1, 1)
+                        for n, d in zip(self._input_names, self._input_dtypes)}
+            return {self._input_names[0]: self._tensor(np.column_stack([np.asarray(X[n], dtype=np.float64) for n in names]))}
+        X = self.as_model_input(X)
         if self._per_column:
             return self._column_feeds(X)
         return {self._input_names[0]: self._tensor(X)}

@@ -73,8 +73,7 @@ class PmmlModel(Model):
     def _frame(self, X: Any) -> Any:
         import pandas as pd
 
-        if isinstance(X, list) and X and isinstance(X[0], dict):
-            X = pd.DataFrame.from_records(X)
+        X = self.as_model_input(X)
         if not hasattr(X, "columns"):
             arr = np.asarray(X, dtype=object)
             if arr.ndim == 1:

@@ -1,0 +1,43 @@
+"""modelpack serve: any model file as an HTTP API with a form page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..registry import candidates_for_load
+from ..serve import ServeConfig, dockerfile, serve
+from ._options import trust
+
+
+@click.command("serve")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable); CORS is off without it.")
+@click.option("--max-rows", type=click.IntRange(min=1), default=1000, show_default=True, help="Most rows per request.")
+@click.option("--max-body", type=click.IntRange(min=1), default=1 << 20, show_default=True, help="Largest request body, in bytes.")
+@click.option("--access-log", is_flag=True, help="Log every request.")
+@click.option("--dockerfile", "dockerfile_path", type=click.Path(dir_okay=False), help="Write a Dockerfile serving FILE this way, and exit.")
+@trust
+def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[str, ...], max_rows: int, max_body: int,
+            access_log: bool, dockerfile_path: str | None, trust: bool) -> None:
+    """Serve FILE as an HTTP API: POST/GET /predict, /health, /metadata, /openapi.json, and a form at /.
+
+    \b
+    Example:
+      modelpack serve model.onnx --port 8000 --workers 2
+      curl -d '[{"age": 42, "city": "Paris"}]' -H 'Content-Type: application/json' 'localhost:8000/predict?proba=true'
+    """
+    config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log)
+    if dockerfile_path:
+        target = Path(dockerfile_path)
+        if target.exists():
+            raise click.ClickException(f"{target} already exists; remove it first")
+        fmt = candidates_for_load(Path(file))[0]
+        target.write_text(dockerfile(config, [fmt.requires] if fmt.requires else []))
+        click.echo(f"wrote {target}; build it in a folder holding {Path(file).name}")
+        return
+    serve(config)

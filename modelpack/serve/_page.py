@@ -1,0 +1,80 @@
+"""The HTML form a person uses to try the model: one field per feature."""
+
+from __future__ import annotations
+
+import html
+
+from ..metadata import STRING, Feature, Metadata
+
+
+def _field(feature: Feature, example: object) -> str:
+    name = html.escape(feature.name, quote=True)
+    label = f'<label><span>{html.escape(feature.name)}</span>'
+    if feature.dtype == STRING and feature.categories:
+        options = "".join(
+            f'<option{" selected" if c == example else ""}>{html.escape(str(c))}</option>' for c in feature.categories
+        )
+        return f'{label}<select name="{name}" data-kind="string">{options}</select></label>'
+    if feature.dtype == STRING:
+        value = html.escape("" if example is None else str(example), quote=True)
+        return f'{label}<input name="{name}" data-kind="string" value="{value}"></label>'
+    if feature.dtype == "bool":
+        return f'{label}<select name="{name}" data-kind="bool"><option>false</option><option>true</option></select></label>'
+    step = "1" if feature.dtype == "int64" else "any"
+    value = "" if example is None else html.escape(str(example), quote=True)
+    kind = "int" if feature.dtype == "int64" else "number"
+    return f'{label}<input name="{name}" type="number" step="{step}" data-kind="{kind}" value="{value}" required></label>'
+
+
+_SCRIPT = """
+const form = document.getElementById("form");
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const out = document.getElementById("prediction");
+  out.dataset.ready = "false";
+  const row = {};
+  for (const el of form.querySelectorAll("[name]")) {
+    const kind = el.dataset.kind;
+    row[el.name] = el.value === "" ? null
+      : kind === "string" ? el.value : kind === "bool" ? el.value === "true" : Number(el.value);
+  }
+  const response = await fetch("predict?proba=true", {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify([row]),
+  });
+  const body = await response.json();
+  document.getElementById("error").textContent = response.ok ? "" : body.error;
+  out.textContent = response.ok && body.predictions ? String(body.predictions[0]) : "";
+  document.getElementById("probabilities").textContent = response.ok && body.probabilities
+    ? body.classes.map((c, i) => `${c}: ${body.probabilities[0][i].toFixed(4)}`).join("\\n") : "";
+  out.dataset.ready = "true";
+});
+"""
+
+
+def form_page(metadata: Metadata) -> str:
+    schema = metadata.input_schema
+    features = schema.features if schema else ()
+    first = metadata.sample.inputs[0] if metadata.sample and metadata.sample.inputs else [None] * len(features)
+    fields = "\n".join(_field(f, v) for f, v in zip(features, first))
+    title = html.escape(metadata.model_type.rsplit(".", 1)[-1])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · modelpack</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; }}
+label {{ display: block; margin: .4rem 0; }} label span {{ display: inline-block; width: 12rem; }}
+#prediction {{ font-size: 1.4rem; font-weight: bold; }} #error {{ color: #b00; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p>A {html.escape(metadata.task)} served by modelpack. API: <a href="openapi.json">openapi.json</a>,
+<a href="metadata">metadata</a>.</p>
+<form id="form">
+{fields}
+<button type="submit" id="predict">Predict</button>
+</form>
+<p id="prediction" data-ready="false"></p>
+<pre id="probabilities"></pre>
+<p id="error"></p>
+<script>{_SCRIPT}</script>
+</body></html>
+"""

@@ -1,0 +1,111 @@
+"""Every request is checked against the model's input schema before the model sees it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..metadata import STRING, Feature, InputSchema
+
+
+class RequestError(Exception):
+    """A request the server refuses: an HTTP status and one line naming the field at fault."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.message} | ({"field": self.field} if self.field else {})
+
+
+def _value(feature: Feature, value: Any, row: int, from_text: bool) -> Any:
+    where = f"field {feature.name!r} (row {row})"
+    kind = feature.dtype
+    if value is None or (from_text and value == ""):
+        if kind in (STRING, "float64", "float32"):
+            return None if kind == STRING else math.nan  # missing: the model decides what that means
+        raise RequestError(422, f"{where}: a value is required", feature.name)
+    if kind == STRING:
+        if not isinstance(value, str):
+            raise RequestError(422, f"{where}: expected a string, got {type(value).__name__}", feature.name)
+        return value
+    if kind == "bool":
+        if from_text and value in ("true", "false"):
+            return value == "true"
+        if not isinstance(value, bool):
+            raise RequestError(422, f"{where}: expected true or false", feature.name)
+        return value
+    if from_text:
+        try:
+            value = int(value) if kind == "int64" else float(value)
+        except ValueError:
+            raise RequestError(422, f"{where}: expected a {'whole ' if kind == 'int64' else ''}number, got {value!r}", feature.name) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(422, f"{where}: expected a number, got {type(value).__name__}", feature.name)
+    if not math.isfinite(value):
+        raise RequestError(422, f"{where}: {value} is not a finite number (send null for a missing value)", feature.name)
+    if kind == "int64":
+        if float(value) != int(value):
+            raise RequestError(422, f"{where}: expected a whole number, got {value}", feature.name)
+        return int(value)
+    return float(value)
+
+
+def _check_fields(given: set[str], schema: InputSchema, row: int) -> None:
+    names = set(schema.names)
+    missing = sorted(names - given, key=schema.names.index)
+    extra = sorted(given - names)
+    if missing:
+        raise RequestError(422, f"row {row}: missing field(s) {', '.join(missing)}", missing[0])
+    if extra:
+        raise RequestError(422, f"row {row}: unexpected field(s) {', '.join(extra)}; the model takes {', '.join(schema.names)}", extra[0])
+
+
+def _column(feature: Feature, values: list[Any]) -> np.ndarray:
+    if feature.dtype == STRING:
+        return np.array(values, dtype=object)
+    if feature.dtype == "int64":
+        return np.array(values, dtype=np.int64)
+    if feature.dtype == "bool":
+        return np.array(values, dtype=bool)
+    return np.array(values, dtype=np.float64)
+
+
+def columns_from_json(payload: Any, schema: InputSchema, max_rows: int) -> dict[str, np.ndarray]:
+    """Records (``[{...}, ...]``), one record (``{...}``) or columns (``{"f": [...], ...}``) → typed columns."""
+    records: list[Any]
+    if isinstance(payload, Mapping) and payload and all(isinstance(v, list) for v in payload.values()):
+        lengths = {len(v) for v in payload.values()}
+        if len(lengths) != 1:
+            raise RequestError(422, "columns have different lengths")
+        n = lengths.pop()
+        records = [{k: v[i] for k, v in payload.items()} for i in range(n)]
+    elif isinstance(payload, Mapping):
+        records = [payload]
+    elif isinstance(payload, list):
+        records = payload
+    else:
+        raise RequestError(422, "send a JSON object (one row), a list of objects (rows), or an object of equal-length lists (columns)")
+    if not records:
+        raise RequestError(422, "no rows to predict")
+    if len(records) > max_rows:
+        raise RequestError(413, f"too many rows: {len(records)} > {max_rows} (the server's --max-rows)")
+    columns: dict[str, list[Any]] = {f.name: [] for f in schema.features}
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise RequestError(422, f"row {i}: expected an object of field: value")
+        _check_fields(set(record), schema, i)
+        for feature in schema.features:
+            columns[feature.name].append(_value(feature, record[feature.name], i, from_text=False))
+    return {f.name: _column(f, columns[f.name]) for f in schema.features}
+
+
+def columns_from_query(params: Mapping[str, str], schema: InputSchema) -> dict[str, np.ndarray]:
+    """One row from query parameters (all text), typed by the schema."""
+    given = {k for k in params if k != "proba"}
+    _check_fields(given, schema, 0)
+    return {f.name: _column(f, [_value(f, params[f.name], 0, from_text=True)]) for f in schema.features}

@@ -1,0 +1,219 @@
+"""`modelpack serve` through real server processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import modelpack
+from conftest import extension, models
+
+COMMAND = str(Path(sys.executable).parent / "modelpack")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(path: Path, *args: str):
+    port = free_port()
+    proc = subprocess.Popen([COMMAND, "serve", str(path), "--port", str(port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stdout.read()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not come up in 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def frame_server(tmp_path_factory):
+    trained = models()["pipeline_frame"]
+    path = tmp_path_factory.mktemp("serve") / "model.onnx"
+    modelpack.save(trained.model, path, sample=trained.X)
+    with running(path, "--max-rows", "50", "--max-body", "20000") as url:
+        yield url, trained
+
+
+@pytest.mark.parametrize("format_name", modelpack.format_names())
+def test_predictions_equal_the_librarys_for_each_format(tmp_path, format_name):
+    trained = models()["pipeline_frame"]
+    path = tmp_path / f"model{extension(format_name)}"
+    modelpack.save(trained.model, path, sample=trained.X)
+    loaded = modelpack.load(path)
+    rows = trained.X.head(10)
+    records = json.loads(rows.to_json(orient="records"))
+    with running(path) as url:
+        response = httpx.post(f"{url}/predict?proba=true", json=records, timeout=30)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["predictions"] == list(loaded.predict(rows))
+        assert body["classes"] == ["no", "yes"]
+        np.testing.assert_allclose(body["probabilities"], loaded.predict_proba(rows), rtol=1e-6)
+        one = records[3]
+        got = httpx.get(f"{url}/predict", params={k: str(v) for k, v in one.items()}, timeout=30).json()
+        assert got["predictions"] == [loaded.predict(rows.iloc[3:4])[0]]
+
+
+def test_columns_and_single_record_shapes(frame_server):
+    url, trained = frame_server
+    rows = trained.X.head(4)
+    columns = {c: json.loads(rows[c].to_json(orient="values")) for c in rows.columns}
+    by_columns = httpx.post(f"{url}/predict", json=columns).json()["predictions"]
+    single = httpx.post(f"{url}/predict", json=json.loads(rows.iloc[:1].to_json(orient="records"))[0]).json()
+    assert by_columns == list(trained.model.predict(rows))
+    assert single["predictions"] == by_columns[:1]
+
+
+def test_null_is_missing_for_strings_and_numbers(frame_server):
+    url, _ = frame_server
+    response = httpx.post(f"{url}/predict", json=[{"age": 40, "income": None, "city": None, "plan": "pro"}])
+    assert response.status_code == 200 and response.json()["predictions"][0] in ("yes", "no")
+
+
+@pytest.mark.parametrize("body,status,field,message", [
+    ([{"age": "old", "income": 1.0, "city": "Paris", "plan": "pro"}], 422, "age", "expected a number"),
+    ([{"age": 40, "income": 1.0, "city": "Paris"}], 422, "plan", "missing field"),
+    ([{"age": 40, "income": 1.0, "city": "Paris", "plan": "pro", "zip": 1}], 422, "zip", "unexpected field"),
+    ([{"age": 40.5, "income": 1.0, "city": "Paris", "plan": "pro"}], 422, "age", "whole number"),
+    ([{"age": 40, "income": 1.0, "city": 7, "plan": "pro"}], 422, "city", "expected a string"),
+    ([{"age": True, "income": 1.0, "city": "Paris", "plan": "pro"}], 422, "age", "expected a number"),
+    ([], 422, None, "no rows"),
+    ("just text", 422, None, "send a JSON object"),
+    ([{"age": 40, "income": 1.0, "city": "Paris", "plan": "pro"}] * 51, 413, None, "too many rows"),
+])
+def test_bad_requests_are_4xx_naming_the_field(frame_server, body, status, field, message):
+    url, _ = frame_server
+    response = httpx.post(f"{url}/predict", json=body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert response.json().get("field") == field
+
+
+def test_malformed_oversized_and_wrong_type_bodies(frame_server):
+    url, _ = frame_server
+    assert httpx.post(f"{url}/predict", content=b"{nope", headers={"Content-Type": "application/json"}).status_code == 400
+    infinity = b'[{"age": 40, "income": Infinity, "city": "Paris", "plan": "pro"}]'
+    assert httpx.post(f"{url}/predict", content=infinity, headers={"Content-Type": "application/json"}).status_code == 400
+    big = json.dumps([{"age": 40, "income": 1.0, "city": "x" * 30_000, "plan": "pro"}]).encode()
+    assert httpx.post(f"{url}/predict", content=big, headers={"Content-Type": "application/json"}).status_code == 413
+    assert httpx.post(f"{url}/predict", content=b"age=1", headers={"Content-Type": "text/plain"}).status_code == 415
+    assert httpx.get(f"{url}/predict", params={"age": "x", "income": "1", "city": "a", "plan": "b"}).status_code == 422
+    assert httpx.get(f"{url}/predict?proba=maybe").status_code == 400
+    # and the server is still up after all of that
+    assert httpx.get(f"{url}/health").json()["status"] == "ok"
+
+
+def test_metadata_openapi_and_cors_off_by_default(frame_server):
+    url, _ = frame_server
+    meta = httpx.get(f"{url}/metadata").json()
+    assert [f["name"] for f in meta["input_schema"]["features"]] == ["age", "income", "city", "plan"]
+    spec = httpx.get(f"{url}/openapi.json").json()
+    record = spec["components"]["schemas"]["Record"]
+    assert record["properties"]["age"]["type"] == "integer" and record["additionalProperties"] is False
+    assert "Paris" in record["properties"]["city"]["description"]
+    response = httpx.options(f"{url}/predict", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_for_the_given_origin_and_two_workers(tmp_path):
+    trained = models()["logistic"]
+    path = tmp_path / "m.onnx"
+    modelpack.save(trained.model, path, sample=trained.X)
+    with running(path, "--cors-origin", "https://app.example", "--workers", "2") as url:
+        allowed = httpx.options(f"{url}/predict", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+        assert allowed.headers.get("access-control-allow-origin") == "https://app.example"
+        other = httpx.options(f"{url}/predict", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+        rows = [dict(zip([f"x{i + 1}" for i in range(4)], map(float, r))) for r in trained.X[:5]]
+        for _ in range(4):  # spread over both workers
+            assert httpx.post(f"{url}/predict", json=rows).json()["predictions"] == list(trained.model.predict(trained.X[:5]))
+
+
+def test_form_page_in_headless_chromium(frame_server):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed: apt-get install chromium")
+    from examples.test_browser import CHROMIUM_FLAGS
+    from playwright.sync_api import sync_playwright
+
+    url, trained = frame_server
+    row = trained.X.iloc[7]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.goto(f"{url}/")
+        assert page.locator("select[name=city] option").all_inner_texts() == ["Lagos", "Paris", "Zürich"]
+        page.fill("[name=age]", str(row["age"]))
+        page.fill("[name=income]", str(row["income"]))
+        page.select_option("[name=city]", row["city"])
+        page.select_option("[name=plan]", row["plan"])
+        page.click("#predict")
+        page.wait_for_selector("#prediction[data-ready=true]")
+        assert page.inner_text("#prediction") == trained.model.predict(trained.X.iloc[7:8])[0]
+        assert "no:" in page.inner_text("#probabilities")
+        browser.close()
+
+
+def test_dockerfile_text(tmp_path):
+    trained = models()["logistic"]
+    path = tmp_path / "churn.onnx"
+    modelpack.save(trained.model, path, sample=trained.X)
+    target = tmp_path / "Dockerfile"
+    proc = subprocess.run([COMMAND, "serve", str(path), "--dockerfile", str(target), "--workers", "3",
+                           "--cors-origin", "https://app.example"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    text = target.read_text()
+    assert f'"modelpack[onnx,serve]=={modelpack.__version__}"' in text
+    assert "COPY churn.onnx /models/" in text and "USER modelpack" in text
+    assert 'CMD ["modelpack", "serve", "/models/churn.onnx", "--host", "0.0.0.0", "--port", "8000", "--workers", "3"' in text
+    assert '"--cors-origin", "https://app.example"' in text
+    again = subprocess.run([COMMAND, "serve", str(path), "--dockerfile", str(target)], capture_output=True, text=True)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_files_not_written_by_modelpack_serve_with_a_schema_from_the_model(tmp_path):
+    import pickle
+
+    from skl2onnx import to_onnx
+
+    trained = models()["logistic"]
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps(trained.model))
+    foreign = tmp_path / "foreign.onnx"
+    foreign.write_bytes(to_onnx(trained.model, trained.X[:1].astype("float32")).SerializeToString())
+    rows = [dict(zip([f"x{i + 1}" for i in range(4)], map(float, r))) for r in trained.X[:5]]
+    for path in (plain, foreign):
+        with running(path) as url:
+            response = httpx.post(f"{url}/predict", json=rows)
+            assert response.status_code == 200, response.text
+            assert response.json()["predictions"] == list(trained.model.predict(trained.X[:5]))
