@@ -69,6 +69,10 @@ class Format(ABC):
         """The code (``module.name``) the file would run when loaded, for formats that run any."""
         return []
 
+    def serving_options(self) -> dict[str, Any]:
+        """Options ``load`` should get inside ``modelpack serve``'s worker processes."""
+        return {}
+
     def environment_notes(self) -> str:
         """One line about the runtime this format found here (e.g. which Java), for ``modelpack formats``."""
         return ""

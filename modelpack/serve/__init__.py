@@ -143,18 +143,26 @@ def app_from_environment() -> Any:
     from ..core import load
 
     config = ServeConfig(**json.loads(os.environ[CONFIG_ENV]))
-    return create_app(load(config.path, trust=config.trust), config)
+    return create_app(_load(config), config)
+
+
+def _load(config: ServeConfig) -> Model:
+    from pathlib import Path
+
+    from ..core import load
+    from ..registry import candidates_for_load
+
+    fmt = candidates_for_load(Path(config.path))[0]
+    return load(config.path, format=fmt.name, trust=config.trust, **fmt.serving_options())
 
 
 def serve(config: ServeConfig) -> None:
     """Load the model (failing early on a bad file) and run uvicorn until interrupted."""
-    from ..core import load
-
     try:
         import uvicorn
     except ImportError as exc:
         raise MissingDependencyError("modelpack serve needs uvicorn; run: pip install 'modelpack[serve]'") from exc
-    model = load(config.path, trust=config.trust)
+    model = _load(config)
     common: dict[str, Any] = {"host": config.host, "port": config.port, "access_log": config.access_log, "log_level": "info"}
     if config.workers == 1:
         uvicorn.run(create_app(model, config), **common)

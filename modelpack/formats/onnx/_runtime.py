@@ -26,12 +26,16 @@ _KIND_OF = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int
             "tensor(int32)": "int64", "tensor(string)": STRING, "tensor(bool)": "bool"}
 
 
-def open_session(source: Path | bytes, providers: list[str] | None = None) -> Any:
+def open_session(source: Path | bytes, providers: list[str] | None = None, threads: int | None = None) -> Any:
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(
             source if isinstance(source, bytes) else str(source),
+            options,
             providers=providers or ["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
