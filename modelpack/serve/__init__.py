@@ -140,15 +140,11 @@ def _refuse_constant(name: str) -> Any:
 
 def app_from_environment() -> Any:
     """The app factory uvicorn's worker processes call (``--workers`` > 1)."""
-    from ..core import load
-
     config = ServeConfig(**json.loads(os.environ[CONFIG_ENV]))
     return create_app(_load(config), config)
 
 
 def _load(config: ServeConfig) -> Model:
-    from pathlib import Path
-
     from ..core import load
     from ..registry import candidates_for_load
 
