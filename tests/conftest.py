@@ -118,6 +118,13 @@ def extension(format_name: str) -> str:
     return modelpack.get_format(format_name).extensions[0]
 
 
+def save_and_load(model: Any, X: Any, folder: Any, name: str, **options: Any) -> tuple[Any, modelpack.Model]:
+    """Save ``model`` with ``X`` as its sample into ``folder/name`` and load it back."""
+    path = folder / name
+    modelpack.save(model, path, sample=X, **options)
+    return path, modelpack.load(path)
+
+
 def assert_same_outputs(expected_model: Any, loaded: modelpack.Model, X: Any, *, rtol: float = 1e-7, atol: float = 1e-9) -> None:
     """Every method the original has, the loaded model has, with the same result."""
     compared = 0

@@ -18,7 +18,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except (ModelpackError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as exc:
+        except (ModelpackError, OSError, ValueError) as exc:  # OSError: missing file, no space, no permission
             if ctx.meta.get("modelpack.debug"):
                 raise
             message = str(exc) or type(exc).__name__

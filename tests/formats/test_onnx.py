@@ -12,15 +12,13 @@ import onnx
 import pytest
 
 import modelpack
-from conftest import assert_same_outputs, mixed_frame, models
+from conftest import assert_same_outputs, mixed_frame, models, save_and_load
 from modelpack import InvalidInputError, UnsupportedModelError
 from modelpack.formats.onnx import PrecisionWarning
 
 
 def _save_load(model, X, tmp_path, name="m.onnx", **options):
-    path = tmp_path / name
-    modelpack.save(model, path, sample=X, **options)
-    return path, modelpack.load(path)
+    return save_and_load(model, X, tmp_path, name, **options)
 
 
 def test_outputs_are_plain_tensors_no_zipmap(tmp_path):

@@ -12,14 +12,12 @@ import pandas as pd
 import pytest
 
 import modelpack
-from conftest import assert_same_outputs, models
+from conftest import assert_same_outputs, models, save_and_load
 from modelpack import ConversionError, CorruptFileError, UnsupportedModelError, UntrustedContentError
 
 
 def _save_load(model, X, tmp_path, name="m.pmml", **options):
-    path = tmp_path / name
-    modelpack.save(model, path, sample=X, **options)
-    return path, modelpack.load(path)
+    return save_and_load(model, X, tmp_path, name, **options)
 
 
 def test_string_labels_column_transformer_and_class_order(tmp_path):

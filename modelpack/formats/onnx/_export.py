@@ -290,8 +290,19 @@ def _fixed_tree_converter(convert: Any) -> Any:
     return wrapper
 
 
+# (library, classifier, regressor, onnxmltools converter module, function, alias prefix)
+_BOOSTERS = [
+    ("xgboost", "XGBClassifier", "XGBRegressor", "onnxmltools.convert.xgboost.operator_converters.XGBoost",
+     "convert_xgboost", "XGBoost"),
+    ("lightgbm", "LGBMClassifier", "LGBMRegressor", "onnxmltools.convert.lightgbm.operator_converters.LightGbm",
+     "convert_lightgbm", "LightGbm"),
+]
+
+
 def _register_boosters() -> None:
     """XGBoost and LightGBM through onnxmltools' converters, as skl2onnx documents."""
+    import importlib
+
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
@@ -299,22 +310,16 @@ def _register_boosters() -> None:
     )
 
     classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    try:
-        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-        from xgboost import XGBClassifier, XGBRegressor
-    except ImportError:
-        pass
-    else:
-        update_registered_converter(XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes, convert_xgboost, options=classifier_options)
-        update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, convert_xgboost)
-    try:
-        from lightgbm import LGBMClassifier, LGBMRegressor
-        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-    except ImportError:
-        pass
-    else:
-        update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes, convert_lightgbm, options=classifier_options)
-        update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes, convert_lightgbm)
+    for library, classifier, regressor, module, function, prefix in _BOOSTERS:
+        try:
+            lib = importlib.import_module(library)
+            convert = getattr(importlib.import_module(module), function)
+        except ImportError:
+            continue  # that library is not installed: nothing of it to convert
+        update_registered_converter(getattr(lib, classifier), f"{prefix}{classifier}",
+                                    calculate_linear_classifier_output_shapes, convert, options=classifier_options)
+        update_registered_converter(getattr(lib, regressor), f"{prefix}{regressor}",
+                                    calculate_linear_regressor_output_shapes, convert)
 
 
 def _register_pmml_readback() -> None:

@@ -79,6 +79,9 @@ class OnnxModel(Model):
 
     def feeds(self, X: Any) -> dict[str, np.ndarray]:
         """The onnxruntime feed dict for ``X`` (DataFrame, 2-D array, dict of columns or records)."""
+        if type(X) is np.ndarray and X.ndim == 2 and X.shape[1] == self._width:  # the hot path
+            dtype = self._input_dtypes[0]
+            return {self._input_names[0]: X if X.dtype == dtype else X.astype(dtype)}
         if isinstance(X, dict):  # columns by name: no pandas on this path (it is the server's)
             names = self._input_names if self._per_column else self._names
             if names is None:
