@@ -111,7 +111,7 @@ def predict_file(
 def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba: bool, batch_size: int,
            on_batch: Callable[[int], None] | None) -> int:
     rows = 0
-    for batch in iter_batches(data, batch_size, schema):
+    for batch in iter_batches(data, batch_size):
         if len(batch) == 0:
             continue
         X = conform(batch, schema, source)

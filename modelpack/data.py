@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,8 @@ def _kind(path: Path) -> str:
     return {".tsv": ".csv", ".pq": ".parquet", ".ndjson": ".jsonl", ".json": ".jsonl"}.get(suffix, suffix)
 
 
-def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema | None = None) -> Iterator[Any]:
-    """Yield the file's rows in batches (DataFrames, or arrays for .npy), in constant memory.
-
-    ``schema`` types the model's columns when the reader needs to know them up front
-    (pyarrow's streaming CSV reader would otherwise guess from its first block).
-    """
+def iter_batches(path: str | Path, batch_size: int = 10_000) -> Iterator[Any]:
+    """Yield the file's rows in batches (DataFrames, or arrays for .npy), in constant memory."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such data file")
@@ -49,13 +44,9 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
             yield batch.to_pandas()
         return
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    if kind == ".csv" and importlib.util.find_spec("pyarrow") is not None:
-        # pyarrow parses CSV several times faster than pandas (measured: docs/benchmarks.md)
-        yield from _arrow_csv_batches(path, sep, batch_size, schema)
-        return
     try:
         if kind == ".csv":
+            sep = "\t" if path.suffix.lower() == ".tsv" else ","
             reader = pd.read_csv(path, sep=sep, chunksize=batch_size)
         else:
             reader = pd.read_json(path, lines=True, chunksize=batch_size)
@@ -64,42 +55,6 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         raise InvalidInputError(f"{path.name} is empty: it has no header and no rows") from exc
     except ValueError as exc:
         raise InvalidInputError(f"{path.name} cannot be parsed: {exc}") from exc
-
-
-_ARROW_TYPES = {STRING: "string", "int64": "int64", "bool": "bool"}
-
-
-def _arrow_csv_batches(path: Path, sep: str, batch_size: int, schema: InputSchema | None) -> Iterator[Any]:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    types = {}
-    if schema is not None:
-        types = {f.name: getattr(pa, _ARROW_TYPES.get(f.dtype, "float64"))() for f in schema.features}
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(delimiter=sep),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
-        )
-        pending: list[Any] = []
-        count = 0
-        for block in reader:
-            pending.append(block)
-            count += block.num_rows
-            while count >= batch_size:
-                table = pa.Table.from_batches(pending)
-                yield table.slice(0, batch_size).to_pandas()
-                rest = table.slice(batch_size)
-                pending, count = rest.to_batches(), rest.num_rows
-        if count:
-            yield pa.Table.from_batches(pending).to_pandas()
-    except pa.ArrowInvalid as exc:
-        message = str(exc).splitlines()[0]
-        if "Empty CSV file" in message:
-            raise InvalidInputError(f"{path.name} is empty: it has no header and no rows") from exc
-        raise InvalidInputError(f"{path.name} cannot be parsed: {message}") from exc
 
 
 def read_data(path: str | Path, limit: int | None = None) -> Any:
