@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .metadata import _jsonable, to_rows
+from .metadata import to_jsonable, to_rows
 from .model import METHODS, Model
 
 WORST_ROWS = 5
@@ -59,7 +59,7 @@ class EquivalenceReport:
         d = asdict(self)
         d["passed"] = self.passed
         d["verdict"] = self.verdict
-        return _jsonable(d)
+        return to_jsonable(d)
 
 
 def compare_outputs(
@@ -138,7 +138,7 @@ def _rows(indices: np.ndarray, X: Any, a: np.ndarray, b: np.ndarray) -> list[dic
     picked = X.iloc[indices] if hasattr(X, "iloc") else np.asarray(X)[indices]
     inputs = to_rows(picked)
     return [
-        {"row": int(i), "input": inp, "a": _jsonable(a[i]), "b": _jsonable(b[i])}
+        {"row": int(i), "input": inp, "a": to_jsonable(a[i]), "b": to_jsonable(b[i])}
         for i, inp in zip(indices, inputs)
     ]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_paths
-from .errors import CorruptFileError, UnsupportedModelError
+from .errors import CorruptFileError, ModelpackError, UnsupportedModelError
 from .metadata import Metadata, build_metadata, read_sidecar, sha256_of, sidecar_path
 from .model import Model
 from .registry import NotThisFormat, candidates_for_load, format_for_save
@@ -118,8 +118,6 @@ def load(
 
 
 def _load_with(fmt: Any, path: Path, metadata: Metadata | None, **options: Any) -> Model:
-    from .errors import ModelpackError
-
     try:
         return fmt.load(path, metadata, **options)
     except (ModelpackError, NotThisFormat, FileNotFoundError):

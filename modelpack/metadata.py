@@ -93,7 +93,7 @@ class InputSchema:
             "kind": self.kind,
             "features": [
                 {"name": f.name, "dtype": f.dtype}
-                | ({"categories": _jsonable(list(f.categories))} if f.categories else {})
+                | ({"categories": to_jsonable(list(f.categories))} if f.categories else {})
                 for f in self.features
             ],
         }
@@ -231,16 +231,16 @@ class Metadata:
             "task": self.task,
             "model_type": self.model_type,
             "input_schema": self.input_schema.to_dict() if self.input_schema else None,
-            "classes": _jsonable(self.classes),
+            "classes": to_jsonable(self.classes),
             "versions": dict(self.versions),
             "created": self.created,
             "sample": (
-                {"inputs": _jsonable(self.sample.inputs), "outputs": _jsonable(self.sample.outputs)}
+                {"inputs": to_jsonable(self.sample.inputs), "outputs": to_jsonable(self.sample.outputs)}
                 if self.sample
                 else None
             ),
             "sha256": self.sha256,
-            "extra": _jsonable(self.extra),
+            "extra": to_jsonable(self.extra),
         }
 
     def to_json(self) -> str:
@@ -275,16 +275,16 @@ class Metadata:
             raise CorruptFileError(f"modelpack metadata is not valid JSON: {exc}") from exc
 
 
-def _jsonable(obj: Any) -> Any:
+def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays to JSON types; NaN and infinities become ``None``."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return to_jsonable(obj.tolist())
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [to_jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
+        return to_jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if obj is None or isinstance(obj, (str, int, float, bool)):
@@ -361,8 +361,8 @@ def sample_rows(X: Any, n: int = SAMPLE_ROWS) -> Any:
 
 def to_rows(X: Any) -> list[list[Any]]:
     if hasattr(X, "iloc"):
-        return _jsonable([list(r) for r in X.itertuples(index=False, name=None)])
-    return _jsonable(np.asarray(X).tolist())
+        return to_jsonable([list(r) for r in X.itertuples(index=False, name=None)])
+    return to_jsonable(np.asarray(X).tolist())
 
 
 def expected_outputs(model: Any, X: Any) -> dict[str, Any]:
@@ -389,14 +389,14 @@ def build_metadata(
     recorded = None
     if sample is not None:
         rows = sample_rows(sample)
-        recorded = Sample(to_rows(rows), _jsonable(expected_outputs(model, rows)))
+        recorded = Sample(to_rows(rows), to_jsonable(expected_outputs(model, rows)))
     classes = getattr(model, "classes_", None)
     return Metadata(
         format=format_name,
         task=task_of(model),
         model_type=model_type_of(model),
         input_schema=schema,
-        classes=_jsonable(classes) if classes is not None else None,
+        classes=to_jsonable(classes) if classes is not None else None,
         versions=library_versions(model),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         sample=recorded,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from functools import cache
@@ -126,7 +127,14 @@ def format_names() -> list[str]:
 
 
 def all_formats() -> list[Format]:
-    return [get_format(n) for n in format_names()]
+    """Every registered format that imports; a broken plugin is skipped with a warning, not fatal."""
+    found = []
+    for name in format_names():
+        try:
+            found.append(get_format(name))
+        except Exception as exc:  # an installed plugin that fails to import must not break every load
+            warnings.warn(f"the {name!r} format plugin cannot be loaded and is skipped: {exc}", stacklevel=2)
+    return found
 
 
 def formats_for_extension(path: Path) -> list[Format]:
@@ -191,8 +199,4 @@ def candidates_for_load(path: Path, format_name: str | None = None) -> list[Form
 
 
 def _unique(formats: Iterable[Format]) -> list[Format]:
-    seen: list[Format] = []
-    for f in formats:
-        if f not in seen:
-            seen.append(f)
-    return seen
+    return list(dict.fromkeys(formats))

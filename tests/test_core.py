@@ -216,3 +216,20 @@ def test_a_third_party_format_plugs_in_through_the_entry_point(tmp_path):
     """)
     ran = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert ran.stdout.strip() == "ok", ran.stderr
+
+
+def test_a_broken_plugin_is_skipped_with_a_warning(tmp_path):
+    """An installed plugin whose module fails to import must not break loading other formats."""
+    site = tmp_path / "site"
+    dist = site / "modelpack_broken-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: modelpack-broken\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[modelpack.formats]\nbroken = modelpack_broken_missing:Format\n")
+    path = tmp_path / "m.joblib"
+    modelpack.save(models()["logistic"].model, path)
+    script = f"import modelpack, warnings; warnings.simplefilter('always'); print(modelpack.load({str(path)!r}).format)"
+    env = {**__import__("os").environ, "PYTHONPATH": str(site)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "joblib"
+    assert "'broken' format plugin cannot be loaded" in proc.stderr

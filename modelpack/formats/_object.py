@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import UnsupportedModelError, VersionMismatchWarning
-from ..metadata import InputSchema, Metadata, _jsonable, model_type_of, task_of
+from ..metadata import InputSchema, Metadata, model_type_of, task_of, to_jsonable
 from ..model import METHODS, SklearnModel
 from ..registry import Format
 
@@ -37,7 +37,7 @@ class ObjectFormat(Format):
 
 def _classes(estimator: Any) -> list[Any] | None:
     classes = getattr(estimator, "classes_", None)
-    return _jsonable(classes) if classes is not None else None
+    return to_jsonable(classes) if classes is not None else None
 
 
 def installed_version(module: str) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependencyError, ModelpackError
-from ..metadata import _jsonable
+from ..metadata import to_jsonable
 from ..model import Model
 
 CONFIG_ENV = "MODELPACK_SERVE_CONFIG"
@@ -64,14 +64,14 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         body: dict[str, Any] = {}
         try:
             if hasattr(model, "predict"):
-                body["predictions"] = _jsonable(model.predict(columns))
+                body["predictions"] = to_jsonable(model.predict(columns))
             elif hasattr(model, "transform"):
-                body["transform"] = _jsonable(model.transform(columns))
+                body["transform"] = to_jsonable(model.transform(columns))
             if proba:
                 if not hasattr(model, "predict_proba"):
                     raise RequestError(400, "this model has no predict_proba; drop ?proba=true")
-                body["probabilities"] = _jsonable(model.predict_proba(columns))
-                body["classes"] = _jsonable(model.classes_)
+                body["probabilities"] = to_jsonable(model.predict_proba(columns))
+                body["classes"] = to_jsonable(model.classes_)
         except RequestError:
             raise
         except (ModelpackError, ValueError, TypeError, KeyError) as exc:

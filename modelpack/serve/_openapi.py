@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ..metadata import STRING, Feature, Metadata, _jsonable
+from ..metadata import STRING, Feature, Metadata, to_jsonable
 
 
 def _property(feature: Feature) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def openapi(metadata: Metadata, max_rows: int) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": f"{metadata.model_type.rsplit('.', 1)[-1]} served by modelpack", "version": __version__,
-                 "description": f"A {metadata.task}; classes: {_jsonable(metadata.classes)}"},
+                 "description": f"A {metadata.task}; classes: {to_jsonable(metadata.classes)}"},
         "paths": {
             "/predict": {
                 "post": {
