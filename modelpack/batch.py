@@ -36,11 +36,17 @@ def predictions_frame(model: Model, X: Any, proba: bool) -> Any:
 
 
 class _Sink:
-    """Appends prediction frames to a CSV, JSON lines or Parquet stream."""
+    """Appends prediction frames to a CSV, JSON lines or Parquet file (or a text stream)."""
 
-    def __init__(self, kind: str, target: str | Path | IO[str]) -> None:
-        self.kind, self.target = kind, target
+    def __init__(self, kind: str, target: Path | IO[str]) -> None:
+        self.kind = kind
+        self.path = target if isinstance(target, Path) else None
         self.parquet: Any = None
+        self.text: IO[str] | None = None
+        if not isinstance(target, Path):
+            self.text = target
+        elif kind != ".parquet":
+            self.text = open(target, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self.first = True
 
     def write(self, frame: Any) -> None:
@@ -50,25 +56,24 @@ class _Sink:
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.parquet is None:
-                self.parquet = pq.ParquetWriter(str(self.target), table.schema)
+                self.parquet = pq.ParquetWriter(str(self.path), table.schema)
             self.parquet.write_table(table)
         elif self.kind == ".jsonl":
             text = frame.to_json(orient="records", lines=True, force_ascii=False)
-            self._append(text if text.endswith("\n") else text + "\n")
+            self._text().write(text if text.endswith("\n") else text + "\n")
         else:
-            self._append(frame.to_csv(index=False, header=self.first, lineterminator="\n"))
+            self._text().write(frame.to_csv(index=False, header=self.first, lineterminator="\n"))
         self.first = False
 
-    def _append(self, text: str) -> None:
-        if isinstance(self.target, (str, Path)):
-            with open(self.target, "a", encoding="utf-8") as fh:
-                fh.write(text)
-        else:
-            self.target.write(text)
+    def _text(self) -> IO[str]:
+        assert self.text is not None
+        return self.text
 
     def close(self) -> None:
         if self.parquet is not None:
             self.parquet.close()
+        if self.path is not None and self.text is not None:
+            self.text.close()
 
 
 def predict_file(
@@ -97,15 +102,11 @@ def predict_file(
     if kind is None:
         raise InvalidInputError(f"cannot write {out.name}: use an output ending in {', '.join(WRITERS)}")
     with atomic_paths(out, overwrite=overwrite) as (temp,):
-        temp.unlink()  # the sink creates it on first write
         sink = _Sink(kind, temp)
         try:
-            rows = _score(model, data, sink, schema, source, proba, batch_size, on_batch)
+            return _score(model, data, sink, schema, source, proba, batch_size, on_batch)
         finally:
             sink.close()
-        if rows == 0:
-            raise InvalidInputError(f"{source} has no rows; nothing was written")
-    return rows
 
 
 def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba: bool, batch_size: int,
@@ -120,8 +121,8 @@ def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba
         rows += len(batch)
         if on_batch is not None:
             on_batch(len(batch))
-    if rows == 0 and isinstance(sink.target, (str, Path)) is False:
-        raise InvalidInputError(f"{source} has no rows")
+    if rows == 0:
+        raise InvalidInputError(f"{source} has no rows; nothing was written")
     return rows
 
 

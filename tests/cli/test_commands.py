@@ -140,3 +140,14 @@ def test_help_texts_start_with_a_summary_and_show_an_example():
         assert result.exit_code == 0 and "Example" in result.output, name
     version = subprocess.run([COMMAND, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.strip() == f"modelpack, version {modelpack.__version__}"
+
+
+def test_predict_on_a_header_only_file_writes_nothing(saved, tmp_path):
+    trained, path, _ = saved
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(",".join(trained.X.columns) + "\n")
+    out = tmp_path / "pred.csv"
+    result = run("predict", path, "--data", header_only, "-o", out)
+    assert result.exit_code == 1 and "header.csv has no rows; nothing was written" in result.output
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["model.joblib", "model.joblib.modelpack.json", "data.csv", "header.csv"])
