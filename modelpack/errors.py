@@ -7,6 +7,12 @@ class ModelpackError(Exception):
     """Base class of every error modelpack raises on purpose."""
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """One line of a library's error, however long it was (skl2onnx's run to megabytes)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 class UnknownFormatError(ModelpackError, ValueError):
     """The format could not be deduced, or no format has that name."""
 

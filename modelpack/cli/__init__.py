@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import ModelpackError
+from ..errors import ModelpackError, first_line
 
 
 class _Group(click.Group):
@@ -21,8 +21,7 @@ class _Group(click.Group):
         except (ModelpackError, OSError, ValueError) as exc:  # OSError: missing file, no space, no permission
             if ctx.meta.get("modelpack.debug"):
                 raise
-            message = str(exc) or type(exc).__name__
-            raise click.ClickException(message.splitlines()[0] if message else type(exc).__name__) from exc
+            raise click.ClickException(first_line(exc, limit=2000)) from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

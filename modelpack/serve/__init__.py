@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingDependencyError, ModelpackError
+from ..errors import MissingDependencyError, ModelpackError, first_line
 from ..metadata import to_jsonable
 from ..model import Model
 
@@ -76,7 +76,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
             raise
         except (ModelpackError, ValueError, TypeError, KeyError) as exc:
             # the model refused these values (an unknown category with handle_unknown="error", ...)
-            raise RequestError(422, f"the model cannot predict for this input: {str(exc).splitlines()[0][:300]}") from exc
+            raise RequestError(422, f"the model cannot predict for this input: {first_line(exc)}") from exc
         return body
 
     def wants_proba(request: Request) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ConversionError, InvalidInputError, UnsupportedModelError
+from ...errors import ConversionError, InvalidInputError, UnsupportedModelError, first_line
 from ...metadata import STRING, InputSchema, Metadata, sample_rows
 from . import METADATA_KEY, PRECISIONS, PrecisionWarning
 
@@ -152,8 +152,7 @@ def _translate(exc: Exception, model: Any) -> Exception:
             f"{name} has no ONNX converter (skl2onnx), so {type(model).__name__} cannot be written as ONNX; "
             "save it as joblib, skops or pickle instead, or replace that step"
         )
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return ConversionError(f"skl2onnx could not convert {type(model).__name__}: {first[:300]}")
+    return ConversionError(f"skl2onnx could not convert {type(model).__name__}: {first_line(exc)}")
 
 
 def output_roles(task: str, names: list[str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import CorruptFileError, InvalidInputError
+from ...errors import CorruptFileError, InvalidInputError, first_line
 from ...metadata import STRING, Feature, InputSchema, Metadata
 from ...model import Model
 
@@ -40,8 +40,7 @@ def open_session(source: Path | bytes, providers: list[str] | None = None, threa
         )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         where = "the exported model" if isinstance(source, bytes) else str(source)
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise CorruptFileError(f"onnxruntime cannot load {where}: {first}") from exc
+        raise CorruptFileError(f"onnxruntime cannot load {where}: {first_line(exc)}") from exc
 
 
 class OnnxModel(Model):

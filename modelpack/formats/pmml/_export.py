@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConversionError, UnsupportedModelError
+from ...errors import ConversionError, UnsupportedModelError, first_line
 from ...metadata import Metadata, sample_rows
 from ._java import find_java
 from ._xml import insert_extension
@@ -64,8 +64,7 @@ def _translate(java_output: str, exc: Exception, model: Any) -> Exception:
     """The Java stack trace, as one line: which part is unsupported, or what failed."""
     match = _JAVA_EXCEPTION.search(java_output)
     if match is None:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return ConversionError(f"sklearn2pmml could not convert {type(model).__name__}: {first[:300]}")
+        return ConversionError(f"sklearn2pmml could not convert {type(model).__name__}: {first_line(exc)}")
     message = match.group(2).strip()
     message = re.sub(r"\(Python class ([\w.]+)\)", lambda m: m.group(1).rsplit(".", 1)[-1], message)
     if "not supported" in message or "not a supported" in message:

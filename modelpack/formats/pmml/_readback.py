@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ...errors import MissingDependencyError, UnsupportedModelError
+from ...errors import MissingDependencyError, UnsupportedModelError, first_line
 from ...metadata import Metadata
 
 
@@ -25,7 +25,7 @@ def to_sklearn(path: Path | None, head: Any, metadata: Metadata) -> Any:
             warnings.simplefilter("ignore")
             return auto_detect_estimator(str(path))
     except Exception as exc:  # it raises bare Exception for what it does not support
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc, 200)
         raise UnsupportedModelError(
             f"sklearn-pmml-model cannot read this PMML {kind} ({head.function or 'unknown function'}) back "
             f"into scikit-learn: {reason}"
