@@ -52,3 +52,22 @@ def save_results(name: str, data: Any) -> None:
     RESULTS.mkdir(exist_ok=True)
     payload = {"machine": platform.platform(), "python": platform.python_version(), "results": data}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
+
+
+def paired(a: Callable[[], Any], b: Callable[[], Any], repeat: int = 25, number: int = 1) -> tuple[float, float]:
+    """Fastest seconds per call of ``a`` and of ``b``, their rounds interleaved so that both
+    see the same machine (frequency, other load) — for ratios of microsecond timings."""
+    a()
+    b()
+    best_a = best_b = float("inf")
+    for _ in range(repeat):
+        for fn, which in ((a, "a"), (b, "b")):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            elapsed = (time.perf_counter() - start) / number
+            if which == "a":
+                best_a = min(best_a, elapsed)
+            else:
+                best_b = min(best_b, elapsed)
+    return best_a, best_b

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from queue import Full, Queue
 from typing import IO, Any
 
 from ._atomic import atomic_paths
@@ -88,8 +90,10 @@ def predict_file(
 ) -> int:
     """Score every row of ``data`` and write the predictions to ``output`` (stdout as CSV if None).
 
-    Memory stays flat in the number of rows: one batch is held at a time. The output is
-    written atomically and not overwritten unless ``overwrite``. Returns the rows scored.
+    Memory stays flat in the number of rows: a reader thread parses at most two batches
+    ahead of the one being scored. For a model loaded with ``modelpack.core.load_cooperative``
+    parsing and scoring overlap on the cores. The output is written atomically and not
+    overwritten unless ``overwrite``. Returns the rows scored.
     """
     if batch_size < 1:
         raise InvalidInputError("batch size must be at least 1")
@@ -109,10 +113,47 @@ def predict_file(
             sink.close()
 
 
+def _prefetched(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Read the next batches in a thread while the caller scores this one.
+
+    Parsing (pandas' C reader) and scoring (onnxruntime) both release the GIL, so on two
+    cores they overlap; at most ``depth`` batches wait, so memory stays flat.
+    """
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    reader = threading.Thread(target=produce, daemon=True)
+    reader.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
 def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba: bool, batch_size: int,
            on_batch: Callable[[int], None] | None) -> int:
     rows = 0
-    for batch in iter_batches(data, batch_size):
+    for batch in _prefetched(iter_batches(data, batch_size)):
         if len(batch) == 0:
             continue
         X = conform(batch, schema, source)

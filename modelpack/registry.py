@@ -70,8 +70,10 @@ class Format(ABC):
         """The code (``module.name``) the file would run when loaded, for formats that run any."""
         return []
 
-    def serving_options(self) -> dict[str, Any]:
-        """Options ``load`` should get inside ``modelpack serve``'s worker processes."""
+    def cooperative_options(self, *, one_thread: bool) -> dict[str, Any]:
+        """Options for ``load`` when the model shares the cores with other busy work: with
+        ``one_thread``, it computes on one thread (``serve``'s worker processes); without, it
+        may use several but must not hog idle cores (``predict``'s reader thread)."""
         return {}
 
     def environment_notes(self) -> str:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..batch import predict_file
-from ..core import load
+from ..core import load_cooperative
 from ._options import DATA_PATH, trust
 
 
@@ -26,7 +26,8 @@ def command(file: str, data: str, output: str | None, proba: bool, batch_size: i
     Example:
       modelpack predict model.onnx --data big.csv -o scores.parquet --proba
     """
-    model = load(file, trust=trust)
+    # the reader thread parses the next batch while the model scores this one
+    model = load_cooperative(file, trust=trust)
     if output is None or not sys.stderr.isatty():
         rows = predict_file(model, data, output, proba=proba, batch_size=batch_size, overwrite=force)
     else:

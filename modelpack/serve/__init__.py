@@ -145,11 +145,9 @@ def app_from_environment() -> Any:
 
 
 def _load(config: ServeConfig) -> Model:
-    from ..core import load
-    from ..registry import candidates_for_load
+    from ..core import load_cooperative
 
-    fmt = candidates_for_load(Path(config.path))[0]
-    return load(config.path, format=fmt.name, trust=config.trust, **fmt.serving_options())
+    return load_cooperative(config.path, trust=config.trust, one_thread=True)
 
 
 def serve(config: ServeConfig) -> None:

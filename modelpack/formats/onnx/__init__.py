@@ -60,11 +60,10 @@ class OnnxFormat(Format):
         return _export.write(model, path, metadata, sample=sample, precision=precision,
                              target_opset=target_opset, check_precision=check_precision)
 
-    def serving_options(self) -> dict[str, Any]:
-        # One intra-op thread per worker: parallelism comes from the workers, and
-        # onnxruntime's spinning thread pools in N processes on few cores starve each
-        # other (measured: 182 requests/s with 2 workers of the default pool, see docs/benchmarks.md).
-        return {"threads": 1}
+    def cooperative_options(self, *, one_thread: bool) -> dict[str, Any]:
+        # onnxruntime's intra-op pool spins while it waits, starving serve's other worker
+        # processes or predict's reader thread on few cores (docs/benchmarks.md).
+        return {"threads": 1} if one_thread else {"spin": False}
 
     def read_metadata(self, path: Path) -> Metadata | None:
         props = _metadata_props(path)
@@ -75,8 +74,8 @@ class OnnxFormat(Format):
         from ._runtime import OnnxModel, open_session
 
         options.pop("trust", None)  # an ONNX graph runs no Python code: nothing to trust
-        self.reject_options(options, ("providers", "threads"))
-        session = open_session(path, options.get("providers"), options.get("threads"))
+        self.reject_options(options, ("providers", "threads", "spin"))
+        session = open_session(path, options.get("providers"), options.get("threads"), options.get("spin", True))
         text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         recorded = Metadata.from_json(text) if text else metadata
         return OnnxModel(session, recorded, path)
