@@ -25,6 +25,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
+    """Every benchmark; bench_serve needs wrk (apt-get install wrk)."""
     session.install("-e", ".[test]")
-    for script in ("bench_formats.py", "bench_import.py"):
+    for script in ("bench_import.py", "bench_formats.py", "bench_onnx.py", "bench_pmml.py", "bench_predict.py",
+                   "bench_serve.py"):
         session.run("python", f"benchmarks/{script}", *session.posargs)
