@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ class ServeConfig:
     port: int = 8000
     workers: int = 1
     access_log: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def create_app(model: Model, config: ServeConfig) -> Any:

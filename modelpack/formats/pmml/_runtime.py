@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import CorruptFileError, InvalidInputError, UnsupportedModelError
+from ...errors import CorruptFileError, InvalidInputError
 from ...metadata import STRING, Feature, InputSchema, Metadata
 from ...model import Model
 from ._java import ensure_jvm
@@ -165,7 +165,3 @@ def _describe_foreign(evaluator: Any, head: Any, proba_columns: list[str]) -> Me
         input_schema=InputSchema(tuple(features), "dataframe"),
         classes=classes,
     )
-
-
-def unsupported_readback(reason: str) -> UnsupportedModelError:
-    return UnsupportedModelError(reason)
