@@ -365,6 +365,12 @@ def to_rows(X: Any) -> list[list[Any]]:
     return to_jsonable(np.asarray(X).tolist())
 
 
+def classes_of(model: Any) -> list[Any] | None:
+    """A fitted classifier's ``classes_`` as JSON values, or None."""
+    classes = getattr(model, "classes_", None)
+    return to_jsonable(classes) if classes is not None else None
+
+
 def expected_outputs(model: Any, X: Any) -> dict[str, Any]:
     """What ``model`` returns for ``X`` from each of predict, predict_proba and transform."""
     outputs: dict[str, Any] = {}
@@ -383,20 +389,22 @@ def build_metadata(
     model: Any, format_name: str, sample: Any = None, extra: Mapping[str, Any] | None = None
 ) -> Metadata:
     """Describe a fitted in-memory model, recording ``sample``'s first rows and their outputs."""
-    schema = InputSchema.from_data(sample) if sample is not None else InputSchema.from_model(model)
-    if schema is not None and schema.kind == "dataframe":
-        schema = schema.with_categories(encoder_categories(model))
+    if sample is None:
+        schema = InputSchema.from_model(model)  # already carries the encoders' categories
+    else:
+        schema = InputSchema.from_data(sample)
+        if schema.kind == "dataframe":
+            schema = schema.with_categories(encoder_categories(model))
     recorded = None
     if sample is not None:
         rows = sample_rows(sample)
         recorded = Sample(to_rows(rows), to_jsonable(expected_outputs(model, rows)))
-    classes = getattr(model, "classes_", None)
     return Metadata(
         format=format_name,
         task=task_of(model),
         model_type=model_type_of(model),
         input_schema=schema,
-        classes=to_jsonable(classes) if classes is not None else None,
+        classes=classes_of(model),
         versions=library_versions(model),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         sample=recorded,

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnsupportedModelError
+from .errors import InvalidInputError, UnsupportedModelError
 from .metadata import Metadata
 
 METHODS = ("predict", "predict_proba", "transform")
@@ -116,6 +116,19 @@ class Model:
     def __repr__(self) -> str:
         where = f" from {self.path}" if self.path else ""
         return f"<modelpack.Model {self.metadata.model_type.rsplit('.', 1)[-1]} ({self.format}){where}>"
+
+
+def check_columns(given: list[str], expected: list[str]) -> None:
+    """Raise InvalidInputError naming the missing and unexpected columns, if any."""
+    missing = [c for c in expected if c not in given]
+    extra = [c for c in given if c not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected column(s) {', '.join(extra)}")
+        raise InvalidInputError(f"{'; '.join(parts)}; the model expects {', '.join(expected)}")
 
 
 def _any_str(values: list[Any]) -> bool:

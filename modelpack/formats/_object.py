@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import UnsupportedModelError, VersionMismatchWarning
-from ..metadata import InputSchema, Metadata, model_type_of, task_of, to_jsonable
+from ..metadata import InputSchema, Metadata, classes_of, model_type_of, task_of
 from ..model import METHODS, SklearnModel
 from ..registry import Format
 
@@ -28,16 +28,11 @@ class ObjectFormat(Format):
             )
         if metadata is None:  # a file not written by modelpack: describe what we loaded
             metadata = Metadata(self.name, task_of(estimator), model_type_of(estimator),
-                                input_schema=InputSchema.from_model(estimator), classes=_classes(estimator))
+                                input_schema=InputSchema.from_model(estimator), classes=classes_of(estimator))
         else:
             warn_on_version_change(path, metadata)
             metadata = metadata.replace(format=self.name)
         return SklearnModel(estimator, format=self.name, path=path, metadata=metadata)
-
-
-def _classes(estimator: Any) -> list[Any] | None:
-    classes = getattr(estimator, "classes_", None)
-    return to_jsonable(classes) if classes is not None else None
 
 
 def installed_version(module: str) -> str | None:
@@ -47,7 +42,9 @@ def installed_version(module: str) -> str | None:
     METADATA files and cost more than loading a small model.
     """
     loaded = sys.modules.get(module)
-    return str(getattr(loaded, "__version__", "")) or None if loaded is not None else None
+    if loaded is None:
+        return None
+    return str(getattr(loaded, "__version__", "")) or None
 
 
 def warn_on_version_change(path: Path, metadata: Metadata) -> None:

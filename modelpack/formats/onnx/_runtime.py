@@ -12,7 +12,7 @@ import numpy as np
 
 from ...errors import CorruptFileError, InvalidInputError, first_line
 from ...metadata import STRING, Feature, InputSchema, Metadata
-from ...model import Model
+from ...model import Model, check_columns
 
 _NUMPY_OF = {
     "tensor(float)": np.float32,
@@ -90,7 +90,7 @@ class OnnxModel(Model):
             names = self._input_names if self._per_column else self._names
             if names is None:
                 raise InvalidInputError("this ONNX file records no column names; pass an array")
-            _check_columns([str(k) for k in X], names)
+            check_columns([str(k) for k in X], names)
             if self._per_column:
                 return {n: _cast_column(np.asarray(X[n]), d, n).reshape(-1, 1)
                         for n, d in zip(self._input_names, self._input_dtypes)}
@@ -104,7 +104,7 @@ class OnnxModel(Model):
         dtype = self._input_dtypes[0]
         if hasattr(X, "columns") and self._names is not None and self.metadata.input_schema is not None \
                 and self.metadata.input_schema.kind == "dataframe":
-            _check_columns(list(map(str, X.columns)), self._names)
+            check_columns(list(map(str, X.columns)), self._names)
             X = X[self._names]
         try:
             arr = X if type(X) is np.ndarray and X.dtype == dtype else np.asarray(X, dtype=dtype)
@@ -120,7 +120,7 @@ class OnnxModel(Model):
 
     def _column_feeds(self, X: Any) -> dict[str, np.ndarray]:
         if hasattr(X, "columns"):
-            _check_columns(list(map(str, X.columns)), self._input_names)
+            check_columns(list(map(str, X.columns)), self._input_names)
             columns = [X[name].to_numpy() for name in self._input_names]
         else:
             arr = np.asarray(X, dtype=object)
@@ -157,18 +157,6 @@ class OnnxModel(Model):
 
     def _transform(self, X: Any) -> np.ndarray:
         return self._run("transform", X).astype(np.float64, copy=False)
-
-
-def _check_columns(given: list[str], expected: list[str]) -> None:
-    missing = [c for c in expected if c not in given]
-    extra = [c for c in given if c not in expected]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {', '.join(missing)}")
-        if extra:
-            parts.append(f"unexpected column(s) {', '.join(extra)}")
-        raise InvalidInputError(f"{'; '.join(parts)}; the model expects {', '.join(expected)}")
 
 
 def _cast_column(col: np.ndarray, dtype: Any, name: str) -> np.ndarray:

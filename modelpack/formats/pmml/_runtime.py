@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import CorruptFileError, InvalidInputError
 from ...metadata import STRING, Feature, InputSchema, Metadata
-from ...model import Model
+from ...model import Model, check_columns
 from ._java import ensure_jvm
 
 _PROBABILITY = re.compile(r"^probability\((.*)\)$")
@@ -83,13 +83,7 @@ class PmmlModel(Model):
                     f"the model expects {len(self._inputs)} features per row, got an input of shape {arr.shape}"
                 )
             return pd.DataFrame(arr, columns=self._inputs)
-        missing = [c for c in self._inputs if c not in X.columns]
-        extra = [str(c) for c in X.columns if c not in self._inputs]
-        if missing or extra:
-            parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
-                [f"unexpected column(s) {', '.join(extra)}"] if extra else []
-            )
-            raise InvalidInputError(f"{'; '.join(parts)}; the model expects {', '.join(self._inputs)}")
+        check_columns([str(c) for c in X.columns], self._inputs)
         return X[self._inputs]
 
     def evaluate(self, X: Any) -> Any:
