@@ -76,6 +76,7 @@ def load(
     *,
     format: str | None = None,
     trust: bool | list[str] = False,
+    max_memory: int | str | None = None,
     **options: Any,
 ) -> Model:
     """Load any model file modelpack knows into a :class:`Model`.
@@ -89,9 +90,13 @@ def load(
         format: force a format instead of detecting it.
         trust: ``True`` to run whatever code the file names (only for files you made or
             checked), or a list of ``"module.Name"`` globals to admit beside the allowlist.
+        max_memory: the most a pickle, joblib or skops file may make modelpack allocate while
+            loading (``"2GiB"`` or bytes); default 100× the file's size, at least 256 MiB.
 
     Raises:
-        UntrustedContentError: the file names code outside the allowlist.
+        UntrustedContentError: the file names code outside the allowlist, or holds state that
+            native code could not use safely.
+        ResourceLimitError: loading would take more memory or depth than allowed.
         CorruptFileError: empty, truncated or mislabelled, or changed since saved (sha256).
         UnknownFormatError: no format recognises the file.
         MissingDependencyError: the format's library is not installed.
@@ -107,6 +112,8 @@ def load(
                 f"{sidecar_path(path).name}); refusing to load it. If the change is yours, "
                 "delete the sidecar"
             )
+    if max_memory is not None:
+        options["max_memory"] = max_memory
     last: NotThisFormat | None = None
     for fmt in candidates:
         fmt.ensure_available()

@@ -29,6 +29,10 @@ class UntrustedContentError(ModelpackError):
     """The file refers to code that is not on the allowlist."""
 
 
+class ResourceLimitError(UntrustedContentError):
+    """Loading the file would take more memory, depth or time than its limit allows."""
+
+
 class CorruptFileError(ModelpackError, ValueError):
     """The file is empty, truncated, not of the format it claims, or its checksum is wrong."""
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from .metadata import Metadata, read_sidecar, sha256_of
 from .registry import candidates_for_load
-from .safety import untrusted_globals
 
 
 @dataclass(frozen=True)
@@ -22,12 +21,15 @@ class FileInfo:
     metadata_source: str  # "inside", "sidecar" or "none"
     globals: list[str] = field(default_factory=list)
     untrusted: list[str] = field(default_factory=list)
+    audited: bool = True  # False: the pickle could not be read to its end (see ``untrusted``)
+    recorded_versions: dict[str, str] = field(default_factory=dict)
+    model_class: str | None = None
 
     @property
     def model_type(self) -> str:
         if self.metadata is not None:
             return self.metadata.model_type
-        return self.globals[0] if self.globals else "unknown"
+        return self.model_class or (self.globals[0] if self.globals else "unknown")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,15 +40,20 @@ class FileInfo:
             "model_type": self.model_type,
             "metadata_source": self.metadata_source,
             "metadata": self.metadata.to_dict() if self.metadata else None,
+            "globals": self.globals,
             "untrusted_globals": self.untrusted,
+            "fully_read": self.audited,
+            "recorded_versions": self.recorded_versions,
         }
 
 
 def describe(path: str | os.PathLike[str], format: str | None = None) -> FileInfo:
     """Format, model type, schema, classes, versions, size and sha256 of a model file.
 
-    Nothing in the file is executed: pickles are read opcode by opcode, XML without
-    entity expansion, ONNX as protobuf.
+    Nothing in the file is executed or imported: pickles run on modelpack's own pickle
+    machine with every global replaced by an inert stub (the same machine ``load`` uses, so
+    what it reports is what ``load`` would refuse), XML is read without entity expansion,
+    ONNX as protobuf.
     """
     path = Path(path)
     fmt = candidates_for_load(path, format)[0]
@@ -55,6 +62,9 @@ def describe(path: str | os.PathLike[str], format: str | None = None) -> FileInf
         metadata, source = fmt.read_metadata(path), "inside"
     if metadata is None:
         source = "none"
-    globals_ = fmt.list_globals(path)
-    untrusted = untrusted_globals(globals_)
-    return FileInfo(path, fmt.name, path.stat().st_size, sha256_of(path), metadata, source, globals_, untrusted)
+    audit = fmt.audit(path)
+    extra: dict[str, Any] = {}
+    if audit is not None:
+        extra = {"globals": audit.globals, "untrusted": audit.refused, "audited": audit.complete,
+                 "recorded_versions": audit.versions, "model_class": audit.model_class}
+    return FileInfo(path, fmt.name, path.stat().st_size, sha256_of(path), metadata, source, **extra)

@@ -66,9 +66,10 @@ class Format(ABC):
         """The metadata stored inside the file, read without running any of its code."""
         return None
 
-    def list_globals(self, path: Path) -> list[str]:
-        """The code (``module.name``) the file would run when loaded, for formats that run any."""
-        return []
+    def audit(self, path: Path, max_memory: int | str | None = None) -> Any:
+        """For formats that hold code references (pickles): a :class:`modelpack.safety.Audit` of
+        what loading would import and refuse, made without importing or running any of it."""
+        return None
 
     def cooperative_options(self, *, one_thread: bool) -> dict[str, Any]:
         """Options for ``load`` when the model shares the cores with other busy work: with

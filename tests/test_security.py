@@ -123,7 +123,7 @@ def test_skops_untrusted_type_is_refused(tmp_path):
 
 @pytest.mark.parametrize("content,ext,error", [
     (b"", ".pkl", "is empty"),
-    (b"\x80\x05\x95\x10\x00\x00", ".pkl", "could not be read as pickle"),  # truncated
+    (b"\x80\x05\x95\x10\x00\x00", ".pkl", "not a valid pickle"),  # truncated
     (b"this is plainly text\n", ".joblib", "content is not joblib"),
     (b"PK\x03\x04garbage", ".skops", "not a valid skops file|not a skops file|could not be read"),
     (b"hello", ".weird", "could not deduce the format"),

@@ -1,13 +1,15 @@
-"""joblib's pickles (plain or compressed), loaded with joblib's unpickler restricted to the allowlist."""
+"""joblib's pickles (plain or compressed), on modelpack's restricted pickle machine unless trusted."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..metadata import Metadata
 from ..model import SklearnModel
-from ..safety import Allowlist, AuditingAllowlist
+from ..safety import Audit, Budget, audit_stream, load_stream
 from ._object import ObjectFormat
 from .pickle import is_pickle
 
@@ -34,29 +36,29 @@ class JoblibFormat(ObjectFormat):
         joblib.dump(model, path, compress=compress)
         return metadata.replace(extra={**metadata.extra, "compress": compress})
 
-    def list_globals(self, path: Path) -> list[str]:
-        # joblib interleaves raw array bytes with the opcodes, so a static scan stops early;
-        # an audit run resolves only allowlisted globals and stubs out the rest.
-        allowlist = AuditingAllowlist(path.name)
-        try:
-            _restricted_load(path, allowlist)
-        except Exception:  # a placeholder upset an allowed constructor: what was seen stands
-            pass
-        return list(dict.fromkeys(allowlist.seen))
+    def audit(self, path: Path, max_memory: int | str | None = None) -> Audit:
+        budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
+        with _decompressed(path) as stream:
+            return audit_stream(stream, path.name, budget, joblib=True)
 
-    def load(self, path: Path, metadata: Metadata | None, trust: Any = False, **options: Any) -> SklearnModel:
-        return self.wrap(_restricted_load(path, Allowlist(path.name, trust)), path, metadata)
+    def load(self, path: Path, metadata: Metadata | None, trust: Any = False, max_memory: int | str | None = None,
+             **options: Any) -> SklearnModel:
+        self.reject_options(options)
+        if trust is True:
+            import joblib
+
+            return self.wrap(joblib.load(path), path, metadata)
+        # Decompressed bytes are charged to the budget as they are read: a bomb stops at the limit.
+        budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
+        with _decompressed(path) as stream:
+            estimator = load_stream(stream, path.name, budget, trust=trust or (), joblib=True)
+        return self.wrap(estimator, path, metadata)
 
 
-def _restricted_load(path: Path, allowlist: Allowlist) -> Any:
-    """What joblib.load does, with find_class going through ``allowlist``."""
-    from joblib.numpy_pickle import NumpyUnpickler
+@contextlib.contextmanager
+def _decompressed(path: Path) -> Iterator[Any]:
+    """joblib's own detection of its compressors, as a stream; nothing is unpickled here."""
     from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
 
-    class RestrictedNumpyUnpickler(NumpyUnpickler):  # type: ignore[misc]
-        # joblib >= 1.6 routes nested object-array pickles through this same find_class.
-        def find_class(self, module: str, name: str) -> Any:
-            return allowlist.resolve(module, name)
-
-    with open(path, "rb") as fh, _validate_fileobject_and_memmap(fh, str(path)) as (fobj, _):
-        return RestrictedNumpyUnpickler(str(path), fobj, ensure_native_byte_order=True).load()
+    with open(path, "rb") as fh, _validate_fileobject_and_memmap(fh, str(path)) as (stream, _):
+        yield stream

@@ -1,7 +1,8 @@
-"""Python's pickle, loaded through modelpack's restricted unpickler."""
+"""Python's pickle, loaded on modelpack's restricted pickle machine (or, trusted, by pickle itself)."""
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,8 @@ from typing import Any
 from ..metadata import Metadata
 from ..model import SklearnModel
 from ..registry import NotThisFormat
-from ..safety import Allowlist, RestrictedUnpickler
+from ..safety import Audit, Budget, audit_stream, load_stream
 from ._object import ObjectFormat
-
-JOBLIB_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
 
 
 def is_pickle(head: bytes) -> bool:
@@ -20,11 +19,13 @@ def is_pickle(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-class _PickleAllowlist(Allowlist):
-    def resolve(self, module: str, name: str) -> Any:
-        if (module, name) == JOBLIB_WRAPPER:
-            raise NotThisFormat("joblib")  # arrays follow the pickle stream raw: joblib must read it
-        return super().resolve(module, name)
+class _TrustedUnpickler(pickle.Unpickler):
+    """The user trusts the file: pickle itself, but a joblib file still goes to joblib's reader."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("joblib.numpy_pickle", "NumpyArrayWrapper"):
+            raise NotThisFormat("joblib")
+        return super().find_class(module, name)
 
 
 class PickleFormat(ObjectFormat):
@@ -41,13 +42,17 @@ class PickleFormat(ObjectFormat):
             pickle.dump(model, fh, protocol=protocol)
         return metadata
 
-    def list_globals(self, path: Path) -> list[str]:
-        from ..safety import pickle_globals
+    def audit(self, path: Path, max_memory: int | str | None = None) -> Audit:
+        data = path.read_bytes()
+        return audit_stream(io.BytesIO(data), path.name, Budget.for_file(path.name, len(data), max_memory))
 
-        with open(path, "rb") as fh:
-            return pickle_globals(fh)
-
-    def load(self, path: Path, metadata: Metadata | None, trust: Any = False, **options: Any) -> SklearnModel:
-        with open(path, "rb") as fh:
-            estimator = RestrictedUnpickler(fh, _PickleAllowlist(path.name, trust)).load()
+    def load(self, path: Path, metadata: Metadata | None, trust: Any = False, max_memory: int | str | None = None,
+             **options: Any) -> SklearnModel:
+        self.reject_options(options)
+        data = path.read_bytes()
+        if trust is True:
+            estimator = _TrustedUnpickler(io.BytesIO(data)).load()
+        else:
+            budget = Budget.for_file(path.name, len(data), max_memory)
+            estimator = load_stream(io.BytesIO(data), path.name, budget, trust=trust or ())
         return self.wrap(estimator, path, metadata)

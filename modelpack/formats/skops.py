@@ -6,10 +6,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptFileError, UntrustedContentError
+from ..errors import CorruptFileError, ResourceLimitError, UntrustedContentError
 from ..metadata import Metadata
 from ..model import SklearnModel
-from ..safety import TRUST_HINT, untrusted_globals
+from ..safety import TRUST_HINT, Budget, admitted_outside_modelpack, check_graph, human, untrusted_globals
+from ..safety._limits import MAX_MEMBER
 from ._object import ObjectFormat
 
 MEMBER = "modelpack.json"
@@ -41,26 +42,24 @@ class SkopsFormat(ObjectFormat):
             with zipfile.ZipFile(path) as zf:
                 if MEMBER not in zf.namelist():
                     return None
-                return Metadata.from_json(zf.read(MEMBER))
+                return Metadata.from_json(_read_member(zf, MEMBER, path))
         except zipfile.BadZipFile as exc:
             raise CorruptFileError(f"{path} is not a valid skops file: {exc}") from exc
 
-    def load(self, path: Path, metadata: Metadata | None, trust: Any = False, **options: Any) -> SklearnModel:
+    def load(self, path: Path, metadata: Metadata | None, trust: Any = False, max_memory: int | str | None = None,
+             **options: Any) -> SklearnModel:
+        self.reject_options(options)
         import skops.io as sio
 
         metadata = metadata or self.read_metadata(path)
-        with zipfile.ZipFile(path) as zf:
-            if "schema.json" not in zf.namelist():
-                raise CorruptFileError(f"{path} is a zip file but not a skops file (no schema.json)")
+        _check_members(path, Budget.for_file(path.name, path.stat().st_size, max_memory))
+        if trust is not True:
+            _check_tree_arguments(path)
         try:
             untrusted = sio.get_untrusted_types(file=path)
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise CorruptFileError(f"{path} is not a valid skops file: {exc}") from exc
-        if trust is True:
-            trusted = untrusted
-        else:
-            # One trust policy for every format: what modelpack's allowlist admits in a
-            # pickle is admitted here too (skops alone distrusts e.g. sklearn.tree._tree.Tree).
+        if trust is not True:
             allowed = set() if trust is False else set(trust)
             refused = [t for t in untrusted_globals(untrusted) if t not in allowed]
             if refused:
@@ -68,6 +67,76 @@ class SkopsFormat(ObjectFormat):
                     f"{path.name} contains types skops does not trust by default: {', '.join(refused)}; "
                     f"{TRUST_HINT}, or pass trust=[...] naming exactly those types"
                 )
-            trusted = untrusted
-        estimator = sio.load(path, trusted=trusted)
+            # skops builds objects itself, outside modelpack's checks of native state: a tree's
+            # node indices, a booster's model. Those types load from pickle/joblib, checked, or trusted.
+            native = [t for t in untrusted if not admitted_outside_modelpack(t) and t not in allowed]
+            if native:
+                raise UntrustedContentError(
+                    f"{path.name} holds {', '.join(native)}, whose native state skops rebuilds without the checks "
+                    f"modelpack applies to it (skops itself distrusts it); {TRUST_HINT}, or pass trust=[...] naming "
+                    "those types, or save the model as .joblib, whose loading checks it"
+                )
+        estimator = sio.load(path, trusted=untrusted)
+        if trust is not True:
+            check_graph(estimator, path.name, native=True)  # before anything calls predict
         return self.wrap(estimator, path, metadata)
+
+
+def _check_members(path: Path, budget: Budget) -> None:
+    """Every member's declared size is charged before skops reads any (zipfile never returns more)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            if "schema.json" not in names:
+                raise CorruptFileError(f"{path} is a zip file but not a skops file (no schema.json)")
+            for info in zf.infolist():
+                budget.charge(info.file_size, f"zip member {info.filename}")
+            if zf.getinfo("schema.json").file_size > MAX_MEMBER:
+                raise ResourceLimitError(f"{path.name}: schema.json is {human(zf.getinfo('schema.json').file_size)}, over "
+                                         f"the {human(MAX_MEMBER)} a skops schema may take")
+    except zipfile.BadZipFile as exc:
+        raise CorruptFileError(f"{path} is not a valid skops file: {exc}") from exc
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    """A JSON member, refused past MAX_MEMBER whatever its header claims."""
+    with zf.open(name) as fh:
+        data = fh.read(MAX_MEMBER + 1)
+    if len(data) > MAX_MEMBER:
+        raise ResourceLimitError(f"{path.name}: its {name} member is over {human(MAX_MEMBER)}; modelpack metadata is "
+                                 "a few kilobytes, so this file is not one modelpack wrote")
+    return data
+
+
+def _check_tree_arguments(path: Path) -> None:
+    """skops calls Tree(n_features, n_classes, n_outputs) with values from the file: check them first."""
+    import io
+    import json
+
+    import numpy as np
+
+    from ..safety._guards import Refused, check_tree_args
+
+    with zipfile.ZipFile(path) as zf:
+        schema = json.loads(_read_member(zf, "schema.json", path))
+        todo: list[Any] = [schema]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, list):
+                todo.extend(node)
+                continue
+            if not isinstance(node, dict):
+                continue
+            todo.extend(node.values())
+            if (node.get("__module__"), node.get("__class__")) != ("sklearn.tree._tree", "Tree"):
+                continue
+            try:
+                parts = node["__reduce__"]["args"]["content"]
+                n_features, n_outputs = (int(json.loads(parts[i]["content"])) for i in (0, 2))
+                with zf.open(parts[1]["file"]) as fh:
+                    n_classes = np.load(io.BytesIO(fh.read(1 << 20)), allow_pickle=False)
+                check_tree_args((n_features, n_classes, n_outputs))
+            except Refused as exc:
+                raise UntrustedContentError(f"{path.name}: sklearn.tree._tree.Tree refused: {exc}") from None
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise UntrustedContentError(f"{path.name}: a decision tree's constructor arguments are malformed ({exc})") from None

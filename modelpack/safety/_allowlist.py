@@ -1,0 +1,175 @@
+"""The reviewed table of every global a model pickle may name, and what the file may do with each.
+
+A global is looked up by its exact ``(module, qualified name)`` pair, never by walking
+attributes, and each entry says which uses are allowed:
+
+* ``value``: the object itself may be stored in the model (a class as a parameter, a ufunc);
+  otherwise the machine holds an inert token that only the opcodes below accept;
+* ``call``: REDUCE may call it, through a guard that checks the arguments;
+* ``new``: NEWOBJ may create an instance (``cls.__new__(cls)``, no ``__init__``);
+* ``build``: how BUILD sets the state of its instances (``BUILD_DICT`` for plain Python
+  classes, whose state is their ``__dict__``; a guard for native types).
+
+Estimator classes and the plain classes they are made of come from ``_generated.py``, which
+``tools/generate_allowlist.py`` writes from the estimators scikit-learn, XGBoost and LightGBM
+ship; everything with native state or custom pickling is listed here by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from . import _guards as g
+from ._generated import PLAIN_CLASSES
+
+BUILD_DICT = "dict"
+
+
+@dataclass(frozen=True)
+class Entry:
+    value: bool = False
+    call: Callable[..., Any] | None = None
+    new: bool = False
+    build: Callable[..., Any] | str | None = None
+    container: type | None = None  # may be filled by SETITEM(S)/APPEND(S) although not a plain dict/list
+    audit_real: bool = False  # resolved for real when auditing too (numpy and builtins only)
+
+    @property
+    def buildable(self) -> bool:
+        return self.build is not None
+
+
+def _plain(**kw: Any) -> Entry:
+    return Entry(value=True, new=True, build=BUILD_DICT, **kw)
+
+
+_SCALAR = Entry(value=True, call=lambda vm, f, a: g.call_scalar_type(f, a), audit_real=True)
+_CONTAINER = Entry(value=True, call=lambda vm, f, a: g.call_container(f, a), audit_real=True)
+_BYTES = Entry(value=True, call=lambda vm, f, a: g.call_bytes_like(f, a), audit_real=True)
+_RANDOM_CTOR = Entry(call=lambda vm, f, a: g.call_random_ctor(f, a), audit_real=True)
+_RANDOM_STATE = Entry(build=lambda vm, i, s: g.build_via_setstate(i, s), audit_real=True)
+_BIT_GENERATOR = Entry(value=True, build=lambda vm, i, s: g.build_via_setstate(i, s), audit_real=True)
+
+HAND_WRITTEN: dict[tuple[str, str], Entry] = {
+    # builtins: containers from concrete values only, bytes from bytes, numbers from numbers.
+    **{("builtins", n): _CONTAINER for n in ("set", "frozenset", "list", "tuple", "dict")},
+    **{("builtins", n): _SCALAR for n in ("int", "float", "complex", "str", "bool", "slice", "range", "object")},
+    ("builtins", "bytes"): _BYTES,
+    ("builtins", "bytearray"): _BYTES,
+    ("_codecs", "encode"): Entry(call=lambda vm, f, a: g.call_codecs_encode(f, a), audit_real=True),
+    ("collections", "OrderedDict"): Entry(value=True, call=lambda vm, f, a: g.call_container(f, a), container=dict,
+                                          audit_real=True),
+    ("collections", "defaultdict"): Entry(value=True, call=lambda vm, f, a: g.call_defaultdict(f, a), container=dict,
+                                          audit_real=True),
+    ("copyreg", "_reconstructor"): Entry(call=lambda vm, f, a: g.call_reconstructor(f, a, vm.policy_new), audit_real=True),
+    # numpy: dtypes whose flags are recomputed, arrays whose data must match shape and dtype.
+    ("numpy", "dtype"): Entry(value=True, call=lambda vm, f, a: g.call_dtype(f, a), audit_real=True),
+    ("numpy", "ndarray"): Entry(value=True, audit_real=True),
+    **{(m, "_reconstruct"): Entry(call=lambda vm, f, a: g.call_reconstruct(f, a), audit_real=True)
+       for m in ("numpy._core.multiarray", "numpy.core.multiarray")},
+    **{(m, "_frombuffer"): Entry(call=lambda vm, f, a: g.call_frombuffer(f, a), audit_real=True)
+       for m in ("numpy._core.numeric", "numpy.core.numeric")},
+    **{(m, "scalar"): Entry(call=lambda vm, f, a: g.call_scalar(f, a), audit_real=True)
+       for m in ("numpy._core.multiarray", "numpy.core.multiarray")},
+    ("numpy.ma.core", "_mareconstruct"): Entry(call=lambda vm, f, a: g.call_mareconstruct(f, a), audit_real=True),
+    ("numpy.ma.core", "MaskedArray"): Entry(value=True, build=lambda vm, i, s: g.build_masked_array(i, s, vm.budget.charge),
+                                            audit_real=True),
+    ("numpy.ma", "MaskedArray"): Entry(value=True, build=lambda vm, i, s: g.build_masked_array(i, s, vm.budget.charge),
+                                       audit_real=True),
+    ("numpy.random._pickle", "__randomstate_ctor"): _RANDOM_CTOR,
+    ("numpy.random._pickle", "__generator_ctor"): _RANDOM_CTOR,
+    ("numpy.random._pickle", "__bit_generator_ctor"): Entry(value=True, call=lambda vm, f, a: g.call_random_ctor(f, a),
+                                                           audit_real=True),
+    ("numpy.random.mtrand", "RandomState"): _RANDOM_STATE,
+    ("numpy.random._generator", "Generator"): _RANDOM_STATE,
+    **{(f"numpy.random._{n.lower().replace('dxsm', '')}", n): _BIT_GENERATOR for n in g._BIT_GENERATORS},
+    ("numpy.random.bit_generator", "SeedSequence"): Entry(value=True, build=lambda vm, i, s: g.build_seed_sequence(i, s),
+                                                          audit_real=True),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"): Entry(
+        call=lambda vm, f, a: g.call_seed_sequence(f, a), audit_real=True),
+    # scikit-learn's native structures.
+    ("sklearn.tree._tree", "Tree"): Entry(call=lambda vm, f, a: g.call_tree(f, a, vm.budget.charge),
+                                          build=lambda vm, i, s: g.build_tree(i, s, vm.budget.charge)),
+    ("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor"): Entry(
+        new=True, build=lambda vm, i, s: g.build_tree_predictor(i, s)),
+    ("sklearn.utils._bunch", "Bunch"): Entry(value=True, new=True, build=BUILD_DICT, container=dict),
+    # boosters: from the model bytes in the file, never from a path (a call is refused).
+    ("xgboost.core", "Booster"): Entry(new=True, build=lambda vm, i, s: g.build_xgboost_booster(i, s)),
+    ("lightgbm.basic", "Booster"): Entry(new=True, build=lambda vm, i, s: g.build_lightgbm_booster(i, s)),
+}
+
+# partial(check_array, dtype=...) in HistGradientBoosting's preprocessor; only around admitted values.
+HAND_WRITTEN[("functools", "partial")] = Entry(value=True, call=lambda vm, f, a: g.call_partial(f, a, vm.policy.admitted),
+                                               build=lambda vm, i, s: g.build_partial(i, s, vm.policy.admitted))
+HAND_WRITTEN[("sklearn.utils.validation", "check_array")] = Entry(value=True)
+
+# Score functions stored as parameters (SelectKBest(score_func=...)): numpy arithmetic on their arguments.
+for _function in ("f_classif", "f_regression", "chi2", "r_regression", "f_oneway"):
+    HAND_WRITTEN[("sklearn.feature_selection._univariate_selection", _function)] = Entry(value=True)
+for _function in ("mutual_info_classif", "mutual_info_regression"):
+    HAND_WRITTEN[("sklearn.feature_selection._mutual_info", _function)] = Entry(value=True)
+# SGD's loss objects are pickled as LossClass(*numbers).
+for _loss in ("Hinge", "SquaredHinge", "ModifiedHuber", "Log", "SquaredLoss", "Huber", "EpsilonInsensitive",
+              "SquaredEpsilonInsensitive", "Classification", "Regression", "LossFunction", "CyHalfBinomialLoss"):
+    HAND_WRITTEN[("sklearn.linear_model._sgd_fast", _loss)] = Entry(call=lambda vm, f, a: g.call_numbers(f, a))
+
+# Neighbours trees and their distance metrics are created by a Cython ``newObj(cls)``.
+for _module, _cls in (("sklearn.neighbors._kd_tree", "KDTree"), ("sklearn.neighbors._ball_tree", "BallTree"),
+                      ("sklearn.neighbors._kd_tree", "KDTree64"), ("sklearn.neighbors._ball_tree", "BallTree64")):
+    HAND_WRITTEN[(_module, _cls)] = Entry(value=True, new=True, build=lambda vm, i, s: g.build_binary_tree(i, s, vm.budget.charge))
+    HAND_WRITTEN[(_module, "newObj")] = Entry(call=lambda vm, f, a: vm.policy_new(a[0] if len(a) == 1 else None, (), {},
+                                                                                 direct=True))
+for _metric in g.SAFE_METRICS:
+    HAND_WRITTEN[("sklearn.metrics._dist_metrics", _metric)] = Entry(
+        value=True, new=True, build=lambda vm, i, s: g.build_distance_metric(i, s))
+HAND_WRITTEN[("sklearn.metrics._dist_metrics", "newObj")] = Entry(
+    call=lambda vm, f, a: vm.policy_new(a[0] if len(a) == 1 else None, (), {}, direct=True))
+
+# scikit-learn's Cython loss objects: pickled by __pyx_unpickle_<name>(type, checksum, state).
+CYTHON_LOSSES = ("CyHalfSquaredError", "CyAbsoluteError", "CyPinballLoss", "CyHuberLoss", "CyHalfPoissonLoss",
+                 "CyHalfGammaLoss", "CyHalfTweedieLoss", "CyHalfTweedieLossIdentity", "CyHalfBinomialLoss",
+                 "CyExponentialLoss", "CyHalfMultinomialLoss")
+for _loss in CYTHON_LOSSES:
+    HAND_WRITTEN[("sklearn._loss._loss", _loss)] = Entry(value=True, call=lambda vm, f, a: g.call_numbers(f, a))
+    HAND_WRITTEN[("sklearn._loss._loss", f"__pyx_unpickle_{_loss}")] = Entry(
+        call=lambda vm, f, a, _name=_loss: g.call_pyx_unpickle(f, a, resolve("sklearn._loss._loss", _name)))
+
+#: numpy's scalar types and ufuncs may be stored as values (``dtype=np.float64``, ``func=np.log1p``).
+NUMPY_VALUE_NAMES = ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+                     "float32", "float64", "longdouble", "complex64", "complex128", "str_", "bytes_", "object_",
+                     "intp", "uintp", "datetime64", "timedelta64", "void", "number", "integer", "floating")
+
+
+def _numpy_value(name: str) -> bool:
+    import numpy as np
+
+    return name in NUMPY_VALUE_NAMES or isinstance(np.__dict__.get(name), np.ufunc)
+
+
+def entry_for(module: str, name: str) -> Entry | None:
+    """The exact entry for a global, or None; imports nothing but numpy."""
+    entry = HAND_WRITTEN.get((module, name))
+    if entry is not None:
+        return entry
+    if f"{module}:{name}" in PLAIN_CLASSES:
+        return _plain()
+    if module == "numpy" and _numpy_value(name):
+        return Entry(value=True, audit_real=True)
+    return None
+
+
+def resolve(module: str, qualname: str) -> Any:
+    """Import an entry's object: the module, then the exact (reviewed) qualified name."""
+    return _resolve(module, qualname)
+
+
+@cache
+def _resolve(module: str, qualname: str) -> Any:
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
