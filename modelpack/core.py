@@ -107,6 +107,8 @@ def load(
     if metadata is not None and metadata.sha256:
         actual = sha256_of(path)
         if actual != metadata.sha256:
+            metadata = read_sidecar(path, actual)  # the pending sidecar of a save killed midway, if any
+        if metadata is not None and actual != metadata.sha256:
             raise CorruptFileError(
                 f"{path} has changed since it was saved (its sha256 no longer matches "
                 f"{sidecar_path(path).name}); refusing to load it. If the change is yours, "

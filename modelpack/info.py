@@ -57,7 +57,8 @@ def describe(path: str | os.PathLike[str], format: str | None = None) -> FileInf
     """
     path = Path(path)
     fmt = candidates_for_load(path, format)[0]
-    metadata, source = read_sidecar(path), "sidecar"
+    sha256 = sha256_of(path)
+    metadata, source = read_sidecar(path, sha256), "sidecar"
     if metadata is None:
         metadata, source = fmt.read_metadata(path), "inside"
     if metadata is None:
@@ -67,4 +68,4 @@ def describe(path: str | os.PathLike[str], format: str | None = None) -> FileInf
     if audit is not None:
         extra = {"globals": audit.globals, "untrusted": audit.refused, "audited": audit.complete,
                  "recorded_versions": audit.versions, "model_class": audit.model_class}
-    return FileInfo(path, fmt.name, path.stat().st_size, sha256_of(path), metadata, source, **extra)
+    return FileInfo(path, fmt.name, path.stat().st_size, sha256, metadata, source, **extra)

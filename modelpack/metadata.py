@@ -419,11 +419,34 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def read_sidecar(path: Path) -> Metadata | None:
+MAX_SIDECAR = 64 << 20
+
+
+def read_sidecar(path: Path, sha256: str | None = None) -> Metadata | None:
+    """The sidecar's metadata; with ``sha256`` (the file's), the one that matches it.
+
+    A save killed between putting the model in place and its sidecar leaves the new
+    sidecar pending beside the old one (see ``_atomic``): it is found by its checksum.
+    """
     side = sidecar_path(path)
-    if not side.exists():
-        return None
-    return Metadata.from_json(side.read_bytes())
+    metadata = _read_json_file(side) if side.exists() else None
+    if sha256 is None or metadata is None or metadata.sha256 in (None, sha256):
+        return metadata
+    from ._atomic import pending_sidecars
+
+    for pending in pending_sidecars(path):
+        candidate = _read_json_file(pending)
+        if candidate.sha256 == sha256:
+            return candidate
+    return metadata
+
+
+def _read_json_file(path: Path) -> Metadata:
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_SIDECAR + 1)
+    if len(data) > MAX_SIDECAR:
+        raise CorruptFileError(f"{path.name} is over {MAX_SIDECAR >> 20} MiB; it is not a modelpack sidecar")
+    return Metadata.from_json(data)
 
 
 def sha256_of(path: Path) -> str:
