@@ -20,10 +20,21 @@ from ._options import trust
 @click.option("--max-rows", type=click.IntRange(min=1), default=1000, show_default=True, help="Most rows per request.")
 @click.option("--max-body", type=click.IntRange(min=1), default=1 << 20, show_default=True, help="Largest request body, in bytes.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Predictions at once per worker, each off the event loop.")
+@click.option("--max-queue", type=click.IntRange(min=0), default=64, show_default=True,
+              help="Requests waiting for a prediction thread before the server answers 503.")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds a client has to send a request's headers.")
+@click.option("--body-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds a client has to send a request's body.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds an idle keep-alive connection stays open.")
 @click.option("--dockerfile", "dockerfile_path", type=click.Path(dir_okay=False), help="Write a Dockerfile serving FILE this way, and exit.")
 @trust
 def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[str, ...], max_rows: int, max_body: int,
-            access_log: bool, dockerfile_path: str | None, trust: bool) -> None:
+            access_log: bool, threads: int, max_queue: int, header_timeout: float, body_timeout: float,
+            idle_timeout: float, dockerfile_path: str | None, trust: bool) -> None:
     """Serve FILE as an HTTP API: POST/GET /predict, /health, /metadata, /openapi.json, and a form at /.
 
     \b
@@ -31,7 +42,8 @@ def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[s
       modelpack serve model.onnx --port 8000 --workers 2
       curl -d '[{"age": 42, "city": "Paris"}]' -H 'Content-Type: application/json' 'localhost:8000/predict?proba=true'
     """
-    config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log)
+    config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log, threads,
+                         max_queue, header_timeout, body_timeout, idle_timeout)
     if dockerfile_path:
         target = Path(dockerfile_path)
         if target.exists():

@@ -6,9 +6,11 @@ a bad request gets a 4xx naming the field, never a 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,11 @@ class ServeConfig:
     port: int = 8000
     workers: int = 1
     access_log: bool = False
+    threads: int = 1  # predictions at once per worker process (each off the event loop)
+    max_queue: int = 64  # requests waiting for a thread before the server answers 503
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 5.0
 
 
 def create_app(model: Model, config: ServeConfig) -> Any:
@@ -46,37 +53,61 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     except ImportError as exc:
         raise MissingDependencyError("modelpack serve needs starlette and uvicorn; run: pip install 'modelpack[serve]'") from exc
 
+    import anyio
+    import numpy as np
+
     from ._openapi import openapi
     from ._page import form_page
-    from ._validate import RequestError, columns_from_json, columns_from_query
+    from ._validate import (
+        RequestError,
+        columns_from_json,
+        columns_from_query,
+        refuse_unscored,
+        rows_with_missing,
+        unscored_error,
+    )
 
     schema = model.metadata.input_schema
     if schema is None:
         raise ModelpackError(f"{config.path} records no input schema, so requests cannot be validated; "
                              "save it with sample=X (or convert it with --data) first")
     page = form_page(model.metadata)
+    limiters: list[Any] = []
+
+    def limiter() -> Any:  # created inside the event loop, once
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(config.threads))
+        return limiters[0]
+
     spec = openapi(model.metadata, config.max_rows)
     health = {"status": "ok", "format": model.format, "model_type": model.metadata.model_type, "task": model.metadata.task}
     meta = {k: v for k, v in model.metadata.to_dict().items() if k != "sample"}
 
     def answer(columns: dict[str, Any], proba: bool) -> dict[str, Any]:
         body: dict[str, Any] = {}
+        missing = rows_with_missing(columns)
         try:
             if hasattr(model, "predict"):
-                body["predictions"] = to_jsonable(model.predict(columns))
+                body["predictions"] = model.predict(columns)
             elif hasattr(model, "transform"):
-                body["transform"] = to_jsonable(model.transform(columns))
-            if proba:
-                if not hasattr(model, "predict_proba"):
-                    raise RequestError(400, "this model has no predict_proba; drop ?proba=true")
-                body["probabilities"] = to_jsonable(model.predict_proba(columns))
-                body["classes"] = to_jsonable(model.classes_)
+                body["transform"] = model.transform(columns)
+            if proba and not hasattr(model, "predict_proba"):
+                raise RequestError(400, "this model has no predict_proba; drop ?proba=true")
+            if proba or (missing.any() and hasattr(model, "predict_proba")):
+                body["probabilities"] = model.predict_proba(columns)
+            refuse_unscored(body, missing, columns)
+            if not proba:
+                body.pop("probabilities", None)
+            else:
+                body["classes"] = model.classes_
         except RequestError:
             raise
-        except (ModelpackError, ValueError, TypeError, KeyError) as exc:
-            # the model refused these values (an unknown category with handle_unknown="error", ...)
+        except (ModelpackError, ValueError, TypeError, KeyError, OverflowError) as exc:
+            # the model refused these values (a missing one, an unknown category with handle_unknown="error")
+            if missing.any():
+                raise unscored_error(int(np.flatnonzero(missing)[0]), columns, first_line(exc)) from exc
             raise RequestError(422, f"the model cannot predict for this input: {first_line(exc)}") from exc
-        return body
+        return {k: to_jsonable(v) for k, v in body.items()}
 
     def wants_proba(request: Request) -> bool:
         value = request.query_params.get("proba", "false").lower()
@@ -84,37 +115,61 @@ def create_app(model: Model, config: ServeConfig) -> Any:
             raise RequestError(400, "proba must be true or false")
         return value in ("true", "1")
 
-    async def read_json(request: Request) -> Any:
+    async def read_body(request: Request) -> bytes:
         if request.headers.get("content-type", "application/json").split(";")[0].strip() != "application/json":
             raise RequestError(415, "send the rows as application/json")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > config.max_body:
             raise RequestError(413, f"body of {declared} bytes is over the limit of {config.max_body}")
         chunks, size = [], 0
-        async for chunk in request.stream():
+        stream = request.stream().__aiter__()
+        deadline = asyncio.get_running_loop().time() + config.body_timeout
+        while True:
+            try:
+                chunk = await asyncio.wait_for(stream.__anext__(), deadline - asyncio.get_running_loop().time())
+            except StopAsyncIteration:
+                break
+            except (TimeoutError, ValueError):
+                raise RequestError(408, f"the body did not arrive within {config.body_timeout:g} s") from None
             size += len(chunk)
             if size > config.max_body:
                 raise RequestError(413, f"body is over the limit of {config.max_body} bytes")
             chunks.append(chunk)
+        return b"".join(chunks)
+
+    def score_json(raw: bytes, proba: bool) -> dict[str, Any]:
         try:
-            return json.loads(b"".join(chunks), parse_constant=_refuse_constant)
+            payload = json.loads(raw, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise RequestError(400, "the body nests JSON too deep") from None
         except ValueError as exc:
             raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
+        return answer(columns_from_json(payload, schema, config.max_rows), proba)
 
-    async def predict_post(request: Request) -> Response:
-        proba = wants_proba(request)
-        columns = columns_from_json(await read_json(request), schema, config.max_rows)
-        return JSONResponse(answer(columns, proba))
+    pending = 0
 
-    async def predict_get(request: Request) -> Response:
-        proba = wants_proba(request)
-        return JSONResponse(answer(columns_from_query(request.query_params, schema), proba))
+    async def off_the_loop(fn: Any, *args: Any) -> Any:
+        """Scoring runs in a worker thread so /health and new connections never wait on a model."""
+        nonlocal pending
+        if pending >= config.max_queue + config.threads:
+            raise RequestError(503, "the server is busy; retry shortly", headers={"Retry-After": "1"})
+        pending += 1
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=limiter())
+        finally:
+            pending -= 1
 
     async def predict(request: Request) -> Response:
         try:
-            return await (predict_post(request) if request.method == "POST" else predict_get(request))
+            proba = wants_proba(request)
+            if request.method == "POST":
+                body = await off_the_loop(score_json, await read_body(request), proba)
+            else:
+                columns = columns_from_query(request.query_params, schema)
+                body = await off_the_loop(answer, columns, proba)
+            return JSONResponse(body)
         except RequestError as exc:
-            return JSONResponse(exc.to_dict(), status_code=exc.status)
+            return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
         except Exception:  # a bug of ours or the model's: logged, answered, the server keeps running
             log.exception("prediction failed")
             return JSONResponse({"error": "internal error while predicting; see the server log"}, status_code=500)
@@ -139,7 +194,10 @@ def _refuse_constant(name: str) -> Any:
 
 def app_from_environment() -> Any:
     """The app factory uvicorn's worker processes call (``--workers`` > 1)."""
+    from ._protocol import HeaderTimeoutProtocol
+
     config = ServeConfig(**json.loads(os.environ[CONFIG_ENV]))
+    HeaderTimeoutProtocol.header_timeout = config.header_timeout
     return create_app(_load(config), config)
 
 
@@ -155,8 +213,15 @@ def serve(config: ServeConfig) -> None:
         import uvicorn
     except ImportError as exc:
         raise MissingDependencyError("modelpack serve needs uvicorn; run: pip install 'modelpack[serve]'") from exc
+    from ._protocol import HeaderTimeoutProtocol
+
     model = _load(config)
-    common: dict[str, Any] = {"host": config.host, "port": config.port, "access_log": config.access_log, "log_level": "info"}
+    HeaderTimeoutProtocol.header_timeout = config.header_timeout
+    common: dict[str, Any] = {"host": config.host, "port": config.port, "access_log": config.access_log,
+                              "log_level": "info", "http": HeaderTimeoutProtocol, "timeout_keep_alive": config.idle_timeout}
+    # Said before uvicorn configures logging, so on stderr directly: which model, where, how.
+    print(f"modelpack: serving {config.path} ({model.format}, {model.metadata.model_type}) on "
+          f"http://{config.host}:{config.port} with {config.workers} worker(s)", file=sys.stderr, flush=True)
     if config.workers == 1:
         uvicorn.run(create_app(model, config), **common)
         return

@@ -14,12 +14,22 @@ from ..metadata import STRING, Feature, InputSchema
 class RequestError(Exception):
     """A request the server refuses: an HTTP status and one line naming the field at fault."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+        # Field names come from the client: a lone surrogate must not break the JSON answer.
+        self.status, self.message, self.field = status, _printable(message), _printable(field)
+        self.headers = headers or {}
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.message} | ({"field": self.field} if self.field else {})
+
+
+def _printable(text: str | None) -> Any:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if text is not None else None
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _value(feature: Feature, value: Any, row: int, from_text: bool) -> Any:
@@ -49,16 +59,20 @@ def _value(feature: Feature, value: Any, row: int, from_text: bool) -> Any:
     if not math.isfinite(value):
         raise RequestError(422, f"{where}: {value} is not a finite number (send null for a missing value)", feature.name)
     if kind == "int64":
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise RequestError(422, f"{where}: {value} is out of the 64-bit integer range", feature.name)
         if float(value) != int(value):
             raise RequestError(422, f"{where}: expected a whole number, got {value}", feature.name)
         return int(value)
+    if kind == "float32" and abs(value) > _FLOAT32_MAX:
+        raise RequestError(422, f"{where}: {value} is out of the float32 range this model computes in", feature.name)
     return float(value)
 
 
 def _check_fields(given: set[str], schema: InputSchema, row: int) -> None:
     names = set(schema.names)
     missing = sorted(names - given, key=schema.names.index)
-    extra = sorted(given - names)
+    extra = sorted((k for k in given - names if isinstance(k, str)), key=str)
     if missing:
         raise RequestError(422, f"row {row}: missing field(s) {', '.join(missing)}", missing[0])
     if extra:
@@ -109,3 +123,38 @@ def columns_from_query(params: Mapping[str, str], schema: InputSchema) -> dict[s
     given = {k for k in params if k != "proba"}
     _check_fields(given, schema, 0)
     return {f.name: _column(f, [_value(f, params[f.name], 0, from_text=True)]) for f in schema.features}
+
+
+def missing_mask(values: np.ndarray) -> np.ndarray:
+    """Which entries of a typed column are missing (None in strings, NaN in floats)."""
+    if values.dtype == object:
+        return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    return np.zeros(len(values), dtype=bool)
+
+
+def rows_with_missing(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    masks = [missing_mask(values) for values in columns.values()]
+    return np.logical_or.reduce(masks) if masks else np.zeros(0, dtype=bool)
+
+
+def refuse_unscored(outputs: Mapping[str, Any], missing: np.ndarray, columns: Mapping[str, np.ndarray]) -> None:
+    """A model that cannot handle a missing value may still return a number: NaN. Refused, naming
+    the field, the same for every format (scikit-learn raises; ONNX returns NaN)."""
+    if not missing.any():
+        return
+    unscored = np.zeros(len(missing), dtype=bool)
+    for values in outputs.values():
+        array = np.asarray(values)
+        if array.dtype.kind in "fc":
+            unscored |= ~np.isfinite(array.reshape(len(missing), -1)).all(axis=1)
+    rows = np.flatnonzero(unscored & missing)
+    if len(rows):
+        raise unscored_error(int(rows[0]), columns)
+
+
+def unscored_error(row: int, columns: Mapping[str, np.ndarray], detail: str = "") -> RequestError:
+    fields = [name for name, values in columns.items() if missing_mask(values[row:row + 1])[0]]
+    return RequestError(422, f"row {row}: {', '.join(fields)} missing, and this model gives no answer without "
+                             f"{'it' if len(fields) == 1 else 'them'}{f' ({detail})' if detail else ''}", fields[0])

@@ -94,10 +94,24 @@ def test_columns_and_single_record_shapes(frame_server):
     assert single["predictions"] == by_columns[:1]
 
 
-def test_null_is_missing_for_strings_and_numbers(frame_server):
+def test_null_is_scored_only_where_the_model_answers_for_it(frame_server):
+    """The encoder ignores an unknown (missing) city; the scaler cannot score a missing income and
+    ONNX would return NaN probabilities with a made-up label: refused, naming the field."""
     url, _ = frame_server
-    response = httpx.post(f"{url}/predict", json=[{"age": 40, "income": None, "city": None, "plan": "pro"}])
-    assert response.status_code == 200 and response.json()["predictions"][0] in ("yes", "no")
+    city = httpx.post(f"{url}/predict?proba=true", json=[{"age": 40, "income": 1.0, "city": None, "plan": "pro"}])
+    assert city.status_code == 200 and city.json()["predictions"][0] in ("yes", "no")
+    income = httpx.post(f"{url}/predict", json=[{"age": 40, "income": None, "city": "Paris", "plan": "pro"}])
+    assert income.status_code == 422 and income.json()["field"] == "income", income.text
+
+
+@pytest.mark.parametrize("format_name", ["joblib", "onnx"])
+def test_a_missing_number_gets_the_same_answer_from_every_format(tmp_path, format_name):
+    trained = models()["pipeline_frame"]
+    path = tmp_path / f"model{extension(format_name)}"
+    modelpack.save(trained.model, path, sample=trained.X)
+    with running(path) as url:
+        response = httpx.post(f"{url}/predict", json={"age": 40, "income": None, "city": "Paris", "plan": "pro"})
+    assert response.status_code == 422 and "income" in response.json()["error"], response.text
 
 
 @pytest.mark.parametrize("body,status,field,message", [
@@ -110,10 +124,13 @@ def test_null_is_missing_for_strings_and_numbers(frame_server):
     ([], 422, None, "no rows"),
     ("just text", 422, None, "send a JSON object"),
     ([{"age": 40, "income": 1.0, "city": "Paris", "plan": "pro"}] * 51, 413, None, "too many rows"),
+    ([{"age": 10**30, "income": 1.0, "city": "Paris", "plan": "pro"}], 422, "age", "64-bit integer range"),
+    ([{"age": 1.5e300, "income": 1.0, "city": "Paris", "plan": "pro"}], 422, "age", "64-bit integer range"),
+    ([{"age": 40, "income": 1.0, "city": "Paris", "plan": "pro", "x\ud800": 1}], 422, "x\\ud800", "unexpected field"),
 ])
 def test_bad_requests_are_4xx_naming_the_field(frame_server, body, status, field, message):
-    url, _ = frame_server
-    response = httpx.post(f"{url}/predict", json=body)
+    url, _ = frame_server  # sent as escaped JSON: a lone surrogate is legal there, and not in UTF-8
+    response = httpx.post(f"{url}/predict", content=json.dumps(body), headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert response.json().get("field") == field
@@ -217,3 +234,80 @@ def test_files_not_written_by_modelpack_serve_with_a_schema_from_the_model(tmp_p
             response = httpx.post(f"{url}/predict", json=rows)
             assert response.status_code == 200, response.text
             assert response.json()["predictions"] == list(trained.model.predict(trained.X[:5]))
+
+
+def test_deeply_nested_json_is_a_400(frame_server):
+    url, _ = frame_server
+    response = httpx.post(f"{url}/predict", content=b"[" * 100_000 + b"]" * 100_000,
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 413) and "error" in response.json()
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    """A 300-tree forest from joblib: a 40k-row request keeps a thread busy for a second or more."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = np.random.default_rng(0).normal(size=(400, 4))
+    path = tmp_path_factory.mktemp("slow") / "forest.joblib"
+    modelpack.save(RandomForestClassifier(300, random_state=0).fit(X, X[:, 0] > 0), path, sample=X)
+    with running(path, "--max-rows", "100000", "--max-body", str(20 << 20), "--max-queue", "0",
+                 "--header-timeout", "1", "--body-timeout", "1") as url:
+        yield url, [{f"x{i + 1}": float(v) for i, v in enumerate(row)} for row in np.tile(X, (100, 1))]
+
+
+def test_health_answers_while_a_prediction_runs_and_a_full_queue_is_503(slow_server):
+    import threading
+
+    url, rows = slow_server
+    done: list[tuple[float, httpx.Response]] = []
+
+    def big() -> None:
+        response = httpx.post(f"{url}/predict", json=rows, timeout=120)
+        done.append((time.monotonic(), response))
+
+    workers = [threading.Thread(target=big) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.3)
+    start = time.monotonic()
+    health = httpx.get(f"{url}/health", timeout=5)
+    health_seconds = time.monotonic() - start
+    for worker in workers:
+        worker.join()
+    statuses = sorted(r.status_code for _, r in done)
+    assert health.status_code == 200 and health_seconds < 0.5, f"/health took {health_seconds:.2f} s"
+    assert statuses[0] == 200 and statuses[-1] == 503, statuses  # one thread, no queue: the rest are told to retry
+    assert all(r.headers["Retry-After"] == "1" for _, r in done if r.status_code == 503)
+    finished = max(t for t, r in done if r.status_code == 200)
+    assert finished > start + health_seconds, "the prediction was over before /health was asked"
+    assert len(next(r for _, r in done if r.status_code == 200).json()["predictions"]) == len(rows)
+
+
+def test_slow_headers_and_slow_bodies_are_cut_off(slow_server):
+    url, _ = slow_server
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /health HTTP/1.1\r\nHo")
+        start = time.monotonic()
+        assert conn.recv(100) == b""  # closed by the server
+        assert time.monotonic() - start < 5
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n[{")
+        answer = conn.recv(1000)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+
+
+def test_the_start_up_line_names_model_format_and_address(tmp_path):
+    trained = models()["logistic"]
+    path = tmp_path / "m.onnx"
+    modelpack.save(trained.model, path, sample=trained.X)
+    port = free_port()
+    proc = subprocess.Popen([COMMAND, "serve", str(path), "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert f"serving {path} (onnx, sklearn.linear_model._logistic.LogisticRegression) on http://127.0.0.1:{port}" in line
