@@ -14,7 +14,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "modelpack", "tests", "benchmarks", "examples")
+    session.run("ruff", "check", "modelpack", "tests", "benchmarks", "examples", "tools")
 
 
 @nox.session(python="3.11")
@@ -27,6 +27,6 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Every benchmark; bench_serve needs wrk (apt-get install wrk)."""
     session.install("-e", ".[test]")
-    for script in ("bench_import.py", "bench_formats.py", "bench_onnx.py", "bench_pmml.py", "bench_predict.py",
-                   "bench_serve.py"):
+    for script in ("bench_import.py", "bench_formats.py", "bench_safe_load.py", "bench_onnx.py", "bench_pmml.py",
+                   "bench_predict.py", "bench_serve.py"):
         session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -59,6 +59,7 @@ def convert(
     atol: float | None = None,
     min_agreement: float = 1.0,
     trust: bool | list[str] = False,
+    max_memory: int | str | None = None,
     overwrite: bool = False,
     check_result: bool = True,
     **options: Any,
@@ -73,6 +74,7 @@ def convert(
             default: the sample rows recorded in ``src``, else rows synthesized from its schema.
         rtol, atol, min_agreement: the check's tolerances (defaults: what the formats can hold,
             and 100% equal labels).
+        trust, max_memory: as for :func:`modelpack.load` of ``src``.
         **options: the destination format's options, e.g. ``precision="double"``.
 
     Returns:
@@ -80,7 +82,7 @@ def convert(
         file stays in place when the check fails, so it can be inspected.
     """
     dst = Path(dst)
-    source = load(src, trust=trust)
+    source = load(src, trust=trust, max_memory=max_memory)
     fmt = format_for_save(dst, to)
     fmt.ensure_available()
     if source.convertible_to is not None and fmt.name not in source.convertible_to:

@@ -126,10 +126,11 @@ def load(
     raise CorruptFileError(f"{path} could not be read as {', '.join(f.name for f in candidates)} ({last})")
 
 
-def load_cooperative(path: PathLike, *, trust: bool | list[str] = False, one_thread: bool = False) -> Model:
+def load_cooperative(path: PathLike, *, trust: bool | list[str] = False, one_thread: bool = False,
+                     max_memory: int | str | None = None) -> Model:
     """``load`` for a model that shares the cores with other busy work (see ``Format.cooperative_options``)."""
     fmt = candidates_for_load(Path(path))[0]
-    return load(path, format=fmt.name, trust=trust, **fmt.cooperative_options(one_thread=one_thread))
+    return load(path, format=fmt.name, trust=trust, max_memory=max_memory, **fmt.cooperative_options(one_thread=one_thread))
 
 
 def _load_with(fmt: Any, path: Path, metadata: Metadata | None, **options: Any) -> Model:

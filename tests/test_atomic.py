@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import signal
@@ -40,7 +39,7 @@ def test_a_save_killed_at_any_moment_leaves_a_loadable_matching_pair(tmp_path):
     modelpack.save(a, path)
     rng = random.Random(0)
     kinds = set()
-    for _ in range(20):
+    for _ in range(12):
         proc = subprocess.Popen([sys.executable, "-c", SAVER, str(path), str(tmp_path / "a"), str(tmp_path / "b")],
                                 stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
@@ -55,26 +54,40 @@ def test_a_save_killed_at_any_moment_leaves_a_loadable_matching_pair(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "model.joblib", "model.joblib.modelpack.json"]
 
 
-def _save_new(path: str, name: str, barrier) -> str:
-    barrier.wait()
+RACER = textwrap.dedent("""
+    import pickle, sys, time
+    from pathlib import Path
+    import modelpack
+    model = pickle.loads(Path(sys.argv[2]).read_bytes())
+    go = Path(sys.argv[3])
+    print("ready", flush=True)
+    while not go.exists():
+        time.sleep(0.001)
     try:
-        modelpack.save(models()[name].model, path)
-        return "saved"
+        modelpack.save(model, sys.argv[1])
+        print("saved")
     except modelpack.FileExistsModelpackError:
-        return "exists"
+        print("exists")
+""")
 
 
 @pytest.mark.parametrize("ext", [".joblib", ".onnx"])
 def test_two_concurrent_saves_without_overwrite_exactly_one_wins(tmp_path, ext):
-    ctx = multiprocessing.get_context("fork")
-    for round_ in range(5):
-        path = str(tmp_path / f"m{round_}{ext}")
-        with ctx.Manager() as manager:
-            barrier = manager.Barrier(2)
-            with ctx.Pool(2) as pool:
-                results = pool.starmap(_save_new, [(path, "logistic", barrier), (path, "forest_strings", barrier)])
-        assert sorted(results) == ["exists", "saved"]
-        winner = "logistic" if results[0] == "saved" else "forest_strings"
+    import pickle
+
+    names = ("logistic", "forest_strings")
+    for name in names:
+        (tmp_path / name).write_bytes(pickle.dumps(models()[name].model))
+    for round_ in range(3):
+        path, go = tmp_path / f"m{round_}{ext}", tmp_path / f"go{round_}"
+        racers = [subprocess.Popen([sys.executable, "-c", RACER, str(path), str(tmp_path / name), str(go)],
+                                   stdout=subprocess.PIPE, text=True) for name in names]
+        for racer in racers:
+            assert racer.stdout.readline().strip() == "ready"
+        go.touch()  # both start saving at once
+        results = [racer.communicate(timeout=120)[0].strip() for racer in racers]
+        assert sorted(results) == ["exists", "saved"], results
+        winner = names[results.index("saved")]
         assert modelpack.load(path).metadata.model_type.endswith(type(models()[winner].model).__name__)
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_ruff():
-    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "modelpack", "tests", "benchmarks", "examples"],
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "modelpack", "tests", "benchmarks", "examples", "tools"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

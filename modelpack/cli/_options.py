@@ -22,7 +22,22 @@ def as_json(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print the report as JSON for scripts.")(f)
 
 
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    from ..safety import parse_size
+
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def trust(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--trust and --max-memory: what loading an untrusted file may do."""
+    f = click.option(
+        "--max-memory", metavar="SIZE", callback=_size,
+        help="Most a pickle, joblib or skops file may make modelpack allocate while loading, e.g. 2GiB "
+             "(default: 100 times its size, at least 256 MiB).",
+    )(f)
     return click.option(
         "--trust", is_flag=True,
         help="Load pickles that name code outside the allowlist. Only for files you made or checked.",

@@ -19,7 +19,7 @@ from ._output import print_report
 @trust
 @as_json
 def command(a: str, b: str, data: str | None, rtol: float | None, atol: float | None, min_agreement: float,
-            trust: bool, as_json: bool) -> None:
+            trust: bool, max_memory: int | None, as_json: bool) -> None:
     """Check that model files A and B predict the same (exit 1 when they do not).
 
     Rows come from --data, else from A's recorded sample rows, else from its schema.
@@ -28,7 +28,7 @@ def command(a: str, b: str, data: str | None, rtol: float | None, atol: float | 
     Example:
       modelpack check model.joblib model.onnx --data test.csv --json
     """
-    model_a, model_b = load(a, trust=trust), load(b, trust=trust)
+    model_a, model_b = load(a, trust=trust, max_memory=max_memory), load(b, trust=trust, max_memory=max_memory)
     X, origin = check_data(model_a, data)
     report = check(model_a, model_b, X, rtol=rtol, atol=atol, min_agreement=min_agreement, data_source=origin)
     print_report(report, as_json)

@@ -23,7 +23,7 @@ from ._output import print_report
 @click.option("--no-check", is_flag=True, help="Write without checking the result.")
 @as_json
 def command(src: str, dst: str, to: str | None, data: str | None, rtol: float | None, atol: float | None,
-            min_agreement: float, precision: str | None, target_opset: int | None, trust: bool, force: bool,
+            min_agreement: float, precision: str | None, target_opset: int | None, trust: bool, max_memory: int | None, force: bool,
             no_check: bool, as_json: bool) -> None:
     """Convert SRC to another format and check that it predicts what SRC does.
 
@@ -38,7 +38,7 @@ def command(src: str, dst: str, to: str | None, data: str | None, rtol: float | 
     """
     options = {k: v for k, v in {"precision": precision, "target_opset": target_opset}.items() if v is not None}
     result = convert(src, dst, to=to, data=data, rtol=rtol, atol=atol, min_agreement=min_agreement,
-                     trust=trust, overwrite=force, check_result=not no_check, **options)
+                     trust=trust, max_memory=max_memory, overwrite=force, check_result=not no_check, **options)
     if result.report is None:
         click.echo(f"wrote {result.path} ({result.format}); not checked (--no-check)")
         return

@@ -44,8 +44,12 @@ def command(file: str, format_name: str | None, as_json: bool) -> None:
         if meta.sample:
             rows.append(["sample rows", len(meta.sample.inputs)])
         rows += [[f"extra: {k}", v] for k, v in sorted(meta.extra.items())]
+    if info.recorded_versions:
+        rows += [[f"recorded: {k}", v] for k, v in sorted(info.recorded_versions.items())]
     if info.untrusted:
-        rows.append(["NOT on the allowlist", ", ".join(info.untrusted)])
+        rows.append(["refused by load", "; ".join(info.untrusted)])
+    if not info.audited:
+        rows.append(["read to the end", "no: treat this file as suspect"])
     table(None, ["", ""], rows)
     if meta is not None and meta.input_schema is not None:
         table(

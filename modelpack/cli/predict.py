@@ -19,7 +19,8 @@ from ._options import DATA_PATH, trust
 @click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per batch.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
 @trust
-def command(file: str, data: str, output: str | None, proba: bool, batch_size: int, force: bool, trust: bool) -> None:
+def command(file: str, data: str, output: str | None, proba: bool, batch_size: int, force: bool, trust: bool,
+            max_memory: int | None) -> None:
     """Score every row of --data with FILE and write a prediction column (and class probabilities).
 
     \b
@@ -27,7 +28,7 @@ def command(file: str, data: str, output: str | None, proba: bool, batch_size: i
       modelpack predict model.onnx --data big.csv -o scores.parquet --proba
     """
     # the reader thread parses the next batch while the model scores this one
-    model = load_cooperative(file, trust=trust)
+    model = load_cooperative(file, trust=trust, max_memory=max_memory)
     if output is None or not sys.stderr.isatty():
         rows = predict_file(model, data, output, proba=proba, batch_size=batch_size, overwrite=force)
     else:

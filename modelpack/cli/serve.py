@@ -34,7 +34,7 @@ from ._options import trust
 @trust
 def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[str, ...], max_rows: int, max_body: int,
             access_log: bool, threads: int, max_queue: int, header_timeout: float, body_timeout: float,
-            idle_timeout: float, dockerfile_path: str | None, trust: bool) -> None:
+            idle_timeout: float, dockerfile_path: str | None, trust: bool, max_memory: int | None) -> None:
     """Serve FILE as an HTTP API: POST/GET /predict, /health, /metadata, /openapi.json, and a form at /.
 
     \b
@@ -43,7 +43,7 @@ def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[s
       curl -d '[{"age": 42, "city": "Paris"}]' -H 'Content-Type: application/json' 'localhost:8000/predict?proba=true'
     """
     config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log, threads,
-                         max_queue, header_timeout, body_timeout, idle_timeout)
+                         max_queue, header_timeout, body_timeout, idle_timeout, max_memory)
     if dockerfile_path:
         target = Path(dockerfile_path)
         if target.exists():

@@ -14,7 +14,7 @@ from ._output import print_report
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @trust
 @as_json
-def command(file: str, trust: bool, as_json: bool) -> None:
+def command(file: str, trust: bool, max_memory: int | None, as_json: bool) -> None:
     """Re-run the sample rows recorded in FILE and compare with the outputs recorded with them.
 
     The way to check a file after an upgrade or on another machine. Exit 1 when it differs.
@@ -23,7 +23,7 @@ def command(file: str, trust: bool, as_json: bool) -> None:
     Example:
       modelpack verify model.onnx
     """
-    report = verify(load(file, trust=trust))
+    report = verify(load(file, trust=trust, max_memory=max_memory))
     print_report(report, as_json)
     if not report.passed:
         raise click.exceptions.Exit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,14 @@ from ..registry import NotThisFormat
 from ..safety import Audit, Budget, audit_stream, load_stream
 from ._object import ObjectFormat
 
+# Protocols 0 and 1 have no PROTO opcode: an object's pickle opens with GLOBAL (c) or MARK + INST
+# ((i), naming a module and a class on two lines.
+_OLD_PROTOCOL = re.compile(rb"(c|\(i)[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n")
+
 
 def is_pickle(head: bytes) -> bool:
     """Protocol 2+ pickles open with the PROTO opcode and a protocol number."""
-    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+    return (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or _OLD_PROTOCOL.match(head) is not None
 
 
 class _TrustedUnpickler(pickle.Unpickler):

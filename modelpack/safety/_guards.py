@@ -10,6 +10,7 @@ type and the broken invariant.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -70,12 +71,13 @@ def plain_data(value: Any, what: str, depth: int = 0) -> None:
 
 
 def array(value: Any, what: str, dtype: Any = None, ndim: int | None = None, copy: bool = True) -> np.ndarray:
-    require(type(value) is np.ndarray, f"{what} is not a numpy array")
-    require(not value.dtype.hasobject, f"{what} holds Python objects")
-    if dtype is not None:
-        require(value.dtype == np.dtype(dtype), f"{what} has dtype {value.dtype}, expected {np.dtype(dtype)}")
-    if ndim is not None:
-        require(value.ndim == ndim, f"{what} has {value.ndim} dimensions, expected {ndim}")
+    # Messages are built only on failure: a dtype's repr costs more than the checks.
+    if type(value) is not np.ndarray or value.dtype.hasobject:
+        raise Refused(f"{what} is not a numpy array of plain values")
+    if dtype is not None and value.dtype != dtype:
+        raise Refused(f"{what} has dtype {value.dtype}, expected {np.dtype(dtype)}")
+    if ndim is not None and value.ndim != ndim:
+        raise Refused(f"{what} has {value.ndim} dimensions, expected {ndim}")
     return np.array(value, copy=True, order="C") if copy else value
 
 
@@ -392,7 +394,9 @@ def _descending_tree(left: np.ndarray, right: np.ndarray, what: str) -> int:
     require(bool(np.all((left[inner] > index[inner]) & (left[inner] < n) & (right[inner] > index[inner])
                         & (right[inner] < n))), f"{what}: a child index is out of range or points backwards")
     children = np.concatenate([left[inner], right[inner]])
-    require(len(children) == n - 1 and len(np.unique(children)) == n - 1, f"{what}: nodes are shared or unreachable")
+    parents = np.bincount(children, minlength=n)  # children are in range: checked above
+    require(len(children) == n - 1 and parents[0] == 0 and bool(np.all(parents[1:] == 1)),
+            f"{what}: nodes are shared or unreachable")
     depth, frontier = 0, np.array([0])
     while True:
         frontier = np.concatenate([left[frontier], right[frontier]])
@@ -402,9 +406,17 @@ def _descending_tree(left: np.ndarray, right: np.ndarray, what: str) -> int:
         depth += 1
 
 
+@functools.cache
+def _dtype_of(module: str, name: str) -> np.dtype:
+    """A record dtype scikit-learn defines (as a dict or a dtype), built once."""
+    import importlib
+
+    return np.dtype(getattr(importlib.import_module(module), name))
+
+
 def check_tree_state(tree: Any, state: Any, charge: Any) -> dict[str, Any]:
     """The state Tree.__setstate__ copies and predict then follows without bounds checks."""
-    from sklearn.tree._tree import NODE_DTYPE
+    NODE_DTYPE = _dtype_of("sklearn.tree._tree", "NODE_DTYPE")
 
     require(type(state) is dict and set(state) == {"max_depth", "node_count", "nodes", "values"},
             "a decision tree's state is not scikit-learn's")
@@ -431,7 +443,7 @@ def build_tree(inst: Any, state: Any, charge: Any) -> Any:
 
 def check_tree_predictor(state: Any) -> dict[str, np.ndarray]:
     """HistGradientBoosting's TreePredictor: Cython follows left/right and bitset_idx unchecked."""
-    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    PREDICTOR_RECORD_DTYPE = _dtype_of("sklearn.ensemble._hist_gradient_boosting.common", "PREDICTOR_RECORD_DTYPE")
 
     require(type(state) is dict and set(state) == {"nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"},
             "a TreePredictor's state is not scikit-learn's")

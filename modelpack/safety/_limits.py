@@ -63,9 +63,11 @@ class Budget:
         self.used += n
 
     def refusal(self, what: str, n: int) -> str:
-        why = "the limit you set" if self.explicit else f"{DEFAULT_RATIO}× its size, at least {human(DEFAULT_FLOOR)}"
+        why = "the limit you set" if self.explicit else (
+            f"the default limit of {DEFAULT_RATIO} times its size, at least {human(DEFAULT_FLOOR)}")
+        needed = self.used + max(n, 0)
+        suggestion = human(max(2 * self.limit, needed + needed // 2)).replace(" ", "")
         return (
-            f"{self.source} asks for {human(max(n, 0))} more ({what}) while loading, over its limit of "
-            f"{human(self.limit)} ({why}); if you expect a model this large, pass max_memory='{human(2 * max(self.limit, n)).replace(' ', '')}' "
-            "(CLI: --max-memory)"
+            f"{self.source} needs more than {human(self.limit)} to load ({what}: {human(max(n, 0))}), over "
+            f"{why}; if you expect a model this large, pass max_memory='{suggestion}' (CLI: --max-memory {suggestion})"
         )

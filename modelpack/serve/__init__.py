@@ -39,6 +39,7 @@ class ServeConfig:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     idle_timeout: float = 5.0
+    max_memory: int | None = None
 
 
 def create_app(model: Model, config: ServeConfig) -> Any:
@@ -204,7 +205,7 @@ def app_from_environment() -> Any:
 def _load(config: ServeConfig) -> Model:
     from ..core import load_cooperative
 
-    return load_cooperative(config.path, trust=config.trust, one_thread=True)
+    return load_cooperative(config.path, trust=config.trust, one_thread=True, max_memory=config.max_memory)
 
 
 def serve(config: ServeConfig) -> None:

@@ -1,0 +1,107 @@
+"""The allowlist admits what real fitted models contain, exactly, and no more."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+
+import modelpack
+from modelpack.safety import untrusted_globals
+from modelpack.safety._allowlist import HAND_WRITTEN
+from modelpack.safety._generated import PLAIN_CLASSES
+
+
+def test_every_estimator_scikit_learn_ships_is_admitted():
+    """Regenerate with tools/generate_allowlist.py when a scikit-learn upgrade makes this fail."""
+    from sklearn.utils import all_estimators
+
+    names = [f"{cls.__module__}.{cls.__qualname__}" for _, cls in all_estimators()]
+    assert untrusted_globals(names) == []
+
+
+def test_entries_are_exact_names_not_modules():
+    for _module, name in HAND_WRITTEN:
+        assert name and "*" not in name and not name.endswith(".")
+    assert all(":" in entry and entry.split(":")[1] for entry in PLAIN_CLASSES)
+    # what attribute walking used to reach is not there, however it is spelled
+    assert untrusted_globals(["sklearn._loss.loss.np.f2py.subprocess.Popen", "numpy.load", "builtins.eval",
+                              "builtins.getattr", "operator.attrgetter", "joblib.numpy_pickle_compat.NDArrayWrapper"]) \
+        == ["sklearn._loss.loss.np.f2py.subprocess.Popen", "numpy.load", "builtins.eval", "builtins.getattr",
+            "operator.attrgetter", "joblib.numpy_pickle_compat.NDArrayWrapper"]
+
+
+def _fitted():
+    import lightgbm
+    import xgboost
+    from sklearn.ensemble import (
+        BaggingClassifier,
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        IsolationForest,
+        RandomForestRegressor,
+    )
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    Xc = X.copy()
+    Xc[:, 4] = rng.integers(0, 6, 200)
+    y3 = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    y2 = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "mlp_classifier": (MLPClassifier(max_iter=30, random_state=0).fit(X, y3), X),
+            "mlp_regressor": (MLPRegressor(max_iter=30, random_state=0).fit(X, X[:, 0]), X),
+            "hgb_multiclass": (HistGradientBoostingClassifier(max_iter=5).fit(X, y3), X),
+            "hgb_binary_categorical": (HistGradientBoostingClassifier(max_iter=5, categorical_features=[4]).fit(Xc, y2), Xc),
+            "gb_multiclass": (GradientBoostingClassifier(n_estimators=5).fit(X, y3), X),
+            "grid_search": (GridSearchCV(LogisticRegression(), {"C": [0.1, 1]}, cv=3).fit(X, y3), X),
+            "knn_kd_tree": (KNeighborsClassifier(algorithm="kd_tree").fit(X, y3), X),
+            "knn_ball_tree": (KNeighborsClassifier(algorithm="ball_tree").fit(X, y3), X),
+            "bagging_subsets": (BaggingClassifier(max_features=0.6, n_estimators=4, random_state=0).fit(X, y3), X),
+            "isolation_forest": (IsolationForest(n_estimators=5, random_state=0).fit(X), X),
+            "forest_regressor": (RandomForestRegressor(10, random_state=0).fit(X, X[:, 1]), X),
+            "sgd": (SGDClassifier(random_state=0).fit(X, y3), X),
+            "xgboost": (xgboost.XGBClassifier(n_estimators=3).fit(X, y3), X),
+            "lightgbm": (lightgbm.LGBMClassifier(n_estimators=3, verbose=-1).fit(X, y3), X),
+        }
+
+
+FITTED = _fitted()
+
+
+@pytest.mark.parametrize("name", sorted(FITTED))
+@pytest.mark.parametrize("writer", ["pickle-0", "pickle-2", "pickle-5", "joblib", "joblib-zlib"])
+def test_real_models_load_without_trust_and_predict_the_same(tmp_path, name, writer):
+    model, X = FITTED[name]
+    path = tmp_path / ("m.pkl" if writer.startswith("pickle") else "m.joblib")
+    if writer.startswith("pickle"):
+        path.write_bytes(pickle.dumps(model, protocol=int(writer[-1])))
+    else:
+        joblib.dump(model, path, compress=3 if writer.endswith("zlib") else 0)
+    loaded = modelpack.load(path).native
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    audit = modelpack.describe(path)
+    assert audit.untrusted == [] and audit.audited and audit.model_type.endswith(type(model).__name__)
+
+
+def test_a_trust_list_admits_exactly_the_named_globals(tmp_path):
+    import collections
+
+    payload = io.BytesIO()
+    pickle.dump(collections.Counter("ab"), payload, protocol=4)
+    path = tmp_path / "m.pkl"
+    path.write_bytes(payload.getvalue())
+    with pytest.raises(modelpack.UntrustedContentError, match="collections.Counter"):
+        modelpack.load(path)
+    with pytest.raises(modelpack.UnsupportedModelError, match="not a model"):  # admitted, loaded, not a model
+        modelpack.load(path, trust=["collections.Counter"])
