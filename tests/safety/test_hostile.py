@@ -35,15 +35,27 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Pa
     return {attack.__name__: (attack(folder, marker), marker) for attack in ATTACKS}
 
 
+COMMANDS = {
+    "verify": lambda path: ["verify", str(path)],
+    "predict": lambda path: ["predict", str(path), "--data", str(path.parent / "rows.csv"), "-o",
+                             str(path.parent / f"{path.name}.out.csv")],
+    "convert": lambda path: ["convert", str(path), "-o", str(path.parent / f"{path.name}.onnx")],
+    "serve": lambda path: ["serve", str(path), "--port", "0"],  # must fail while loading, before listening
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("name", [a.__name__ for a in ATTACKS])
-def test_loading_refuses_in_one_line_and_nothing_runs(corpus, name):
+def test_loading_refuses_in_one_line_and_nothing_runs(corpus, name, command):
     path, marker = corpus[name]
-    result = run_cli("verify", str(path))
+    (path.parent / "rows.csv").write_text("x1,x2,x3,x4\n1,2,3,4\n")
+    result = run_cli(*COMMANDS[command](path))
     assert result.returncode == 1, (result.returncode, result.stderr[-2000:])  # not a signal (< 0), not a pass
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert not marker.exists(), "the payload ran"
+    assert not any(p.name.endswith((".out.csv", ".onnx")) for p in path.parent.iterdir()), "something was written"
 
 
 @pytest.mark.parametrize("name", [a.__name__ for a in ATTACKS])
