@@ -79,7 +79,7 @@ class LoadPolicy:
             from ..registry import NotThisFormat
 
             raise NotThisFormat("joblib")  # raw arrays follow the pickle: joblib's reader must take it
-        return Token(*JOBLIB_WRAPPER, Entry(new=True, build=_read_joblib_array), JoblibArray)
+        return Token(*JOBLIB_WRAPPER, Entry(new=True), JoblibArray)  # BUILD: _read_joblib_array
 
     def admitted(self, value: Any, depth: int = 0) -> bool:
         """Plain data, or an object this stream resolved as an admitted value (a class, a ufunc)."""
@@ -191,12 +191,18 @@ def _guarded(machine: Machine, module: str, name: str, action: Any) -> Any:
 
 
 def _build_dict(inst: Any, state: Any) -> Any:
-    """A plain Python class: its state is its ``__dict__`` (and, rarely, slots), string keys only."""
+    """A plain Python class: its state is its ``__dict__`` (and slots, where it has them).
+
+    Names are plain attribute names: never a dunder (slot state is applied with setattr, and
+    ``__class__`` would turn the object into another class, skipping that class's checks).
+    """
     slots = None
     if type(state) is tuple and len(state) == 2:
         state, slots = state
+        g.require(slots is None or hasattr(type(inst), "__slots__"), f"slot state for a {type(inst).__name__}, a class without slots")
     for part in (state, slots):
-        g.require(part is None or (type(part) is dict and all(type(k) is str for k in part)),
+        g.require(part is None or (type(part) is dict and all(type(k) is str and not (k.startswith("__") and k.endswith("__"))
+                                                              for k in part)),
                   f"the state of a {type(inst).__name__} is not a dictionary of attributes")
     return _default_build(inst, (state, slots) if slots else state)
 
@@ -235,8 +241,7 @@ def _read_joblib_array(machine: Machine, wrapper: Any, state: Any) -> Any:
         g.require(len(padding) == 1 and padding[0] <= 64, "joblib array padding is malformed")
         machine.stream.read(padding[0])
     nbytes = count * dtype.itemsize
-    machine.budget.charge(0, "an array")  # reading below charges the bytes themselves
-    if nbytes > machine.budget.remaining:
+    if nbytes > machine.budget.remaining:  # refused before allocating; reading below charges the bytes
         machine.budget.charge(nbytes, "an array")
     data = bytearray(nbytes)
     view, done = memoryview(data), 0

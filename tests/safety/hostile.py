@@ -213,6 +213,15 @@ def skops_metadata_bomb(folder: Path, marker: Path) -> Path:
     return path
 
 
+def class_swap_through_slot_state(folder: Path, marker: Path) -> Path:
+    """NEWOBJ an admitted plain class, then BUILD with slot state {"__class__": another}: setattr would swap
+    the object's class, so it would never get that class's own state checks."""
+    data = (b"\x80\x02" + op_global("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer") + b")\x81"  # NEWOBJ
+            + b"N}" + op_value("__class__") + op_global("sklearn.model_selection._split", "StratifiedKFold") + b"s"
+            + b"\x86b.")  # BUILD (None, {"__class__": StratifiedKFold})
+    return _write(folder, "class_swap.pkl", data)
+
+
 def unparsable_prefix(folder: Path, marker: Path) -> Path:
     """An opcode no parser knows, then a payload: what hid globals from the old info."""
     return _write(folder, "blind.pkl", b"\x80\x02\xff" + call("posix", "system", f"touch {marker}")[2:])
@@ -224,7 +233,7 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     booster_from_path, lightgbm_booster_from_dev_zero,
     tree_child_out_of_range, tree_cycle, tree_feature_out_of_range, tree_short_n_classes, dtype_hidden_object,
     bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
-    skops_metadata_bomb, unparsable_prefix,
+    skops_metadata_bomb, class_swap_through_slot_state, unparsable_prefix,
 ]
 
 
