@@ -153,7 +153,7 @@ def _prefetched(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba: bool, batch_size: int,
            on_batch: Callable[[int], None] | None) -> int:
     rows = 0
-    for batch in _prefetched(iter_batches(data, batch_size)):
+    for batch in _prefetched(iter_batches(data, batch_size, schema)):
         if len(batch) == 0:
             continue
         X = conform(batch, schema, source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ class MethodComparison:
     max_abs_diff: float | None = None
     max_rel_diff: float | None = None
     worst_rows: list[dict[str, Any]] = field(default_factory=list)
+    missing: str | None = None  # the method the second model lacks: why, in words
 
 
 @dataclass
@@ -71,10 +73,21 @@ def compare_outputs(
     rtol: float,
     atol: float,
     min_agreement: float = 1.0,
+    lacking: str = "the other model",
+    accept_missing: Collection[str] = (),
 ) -> list[MethodComparison]:
-    """Compare the outputs of the methods present in both ``expected`` and ``actual``."""
+    """Compare the outputs of the methods present in both ``expected`` and ``actual``.
+
+    A method ``expected`` has and ``actual`` lacks is an output dropped: it fails the comparison
+    unless named in ``accept_missing``.
+    """
     results = []
     for method in METHODS:
+        if method in expected and method not in actual:
+            kind = "labels" if method in label_methods else "numbers"
+            results.append(MethodComparison(method, kind, len(np.asarray(expected[method])), method in accept_missing,
+                                            missing=f"not available in {lacking}"))
+            continue
         if method not in expected or method not in actual:
             continue
         a, b = np.asarray(expected[method]), np.asarray(actual[method])
@@ -161,11 +174,13 @@ def check(
     atol: float | None = None,
     min_agreement: float = 1.0,
     data_source: str = "data passed in",
+    accept_missing: Collection[str] = (),
 ) -> EquivalenceReport:
     """Run ``X`` through both models and compare every method they share.
 
     Tolerances default to the looser of the two models' own (float32's resolution when
-    either is a float32 ONNX export; near-exact otherwise).
+    either is a float32 ONNX export; near-exact otherwise). A method ``a`` has and ``b`` lacks
+    (``predict_proba`` dropped by a conversion) fails the check unless named in ``accept_missing``.
 
     Example:
         >>> report = modelpack.check(modelpack.load("m.joblib"), modelpack.load("m.onnx"), X_test)  # doctest: +SKIP
@@ -178,6 +193,7 @@ def check(
         compare_outputs(
             outputs_of(a, X), outputs_of(b, X), X,
             label_methods=label_methods(a), rtol=rtol, atol=atol, min_agreement=min_agreement,
+            lacking=_lacking(b), accept_missing=accept_missing,
         )
         if rows
         else []
@@ -206,13 +222,18 @@ def verify(model: Model) -> EquivalenceReport:
     }
     fresh = outputs_of(model, X)
     rtol, atol = model.tolerance
-    comparisons = compare_outputs(recorded, fresh, X, label_methods=labels, rtol=rtol, atol=atol)
+    comparisons = compare_outputs(recorded, fresh, X, label_methods=labels, rtol=rtol, atol=atol,
+                                  lacking=_lacking(model))
     report = EquivalenceReport(
         a="recorded outputs", b=_name(model), rows=len(X), data_source=source, rtol=rtol, atol=atol,
         min_agreement=1.0, comparisons=comparisons,
     )
     _add_notes(report, None, model)
     return report
+
+
+def _lacking(model: Model) -> str:
+    return f"{model.format} for {model.metadata.model_type.rsplit('.', 1)[-1]}"
 
 
 def _has_str(values: Any) -> bool:
@@ -226,6 +247,12 @@ def _name(model: Model) -> str:
 def _add_notes(report: EquivalenceReport, a: Model | None, b: Model) -> None:
     if report.passed:
         return
+    for c in report.comparisons:
+        if c.missing and not c.passed:
+            report.notes.append(
+                f"{c.method} is {c.missing}; if you do not need it, pass --accept-missing {c.method} "
+                f"(accept_missing=[{c.method!r}])"
+            )
     if b.metadata.extra.get("precision") == "float" and b.metadata.task in ("classifier", "clusterer", "regressor"):
         report.notes.append(
             f"{b.format} was written in float32, which rounds inputs and tree thresholds; "

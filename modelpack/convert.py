@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from .check import EquivalenceReport, check
 from .core import load, save
 from .data import conform, read_data, synthesize
 from .errors import UnsupportedModelError
+from .metadata import Metadata
 from .model import Model
 from .registry import format_for_save
 
@@ -24,6 +26,7 @@ class ConversionResult:
     path: Path
     format: str
     report: EquivalenceReport | None  # None when the check was skipped
+    metadata: Metadata | None = None  # what was recorded in the written file
 
     @property
     def passed(self) -> bool:
@@ -37,7 +40,7 @@ def check_data(model: Model, data: PathLike | Any | None, limit: int = CHECK_ROW
     if data is not None:
         if isinstance(data, (str, os.PathLike)):
             name = Path(data).name
-            return conform(read_data(Path(data), limit), schema, name), f"data file {name}"
+            return conform(read_data(Path(data), limit, schema), schema, name), f"data file {name}"
         return conform(data, schema), "data passed in"
     if model.metadata.sample and schema is not None and model.metadata.sample.inputs:
         where = model.path.name if model.path else "the source"
@@ -58,6 +61,7 @@ def convert(
     rtol: float | None = None,
     atol: float | None = None,
     min_agreement: float = 1.0,
+    accept_missing: Collection[str] = (),
     trust: bool | list[str] = False,
     max_memory: int | str | None = None,
     overwrite: bool = False,
@@ -74,6 +78,8 @@ def convert(
             default: the sample rows recorded in ``src``, else rows synthesized from its schema.
         rtol, atol, min_agreement: the check's tolerances (defaults: what the formats can hold,
             and 100% equal labels).
+        accept_missing: methods of ``src`` the target format may lack (``["predict_proba"]``);
+            any other method the converted model lacks fails the check.
         trust, max_memory: as for :func:`modelpack.load` of ``src``.
         **options: the destination format's options, e.g. ``precision="double"``.
 
@@ -99,9 +105,10 @@ def convert(
         ) from exc
     X, origin = check_data(source, data)
     sample = X if data is not None else None  # recorded in dst, so `verify` can rerun it
-    save(source, dst, format=fmt.name, sample=sample, overwrite=overwrite, **options)
+    metadata = save(source, dst, format=fmt.name, sample=sample, overwrite=overwrite, **options)
     if not check_result:
-        return ConversionResult(dst, fmt.name, None)
+        return ConversionResult(dst, fmt.name, None, metadata)
     converted = load(dst, format=fmt.name)
-    report = check(source, converted, X, rtol=rtol, atol=atol, min_agreement=min_agreement, data_source=origin)
-    return ConversionResult(dst, fmt.name, report)
+    report = check(source, converted, X, rtol=rtol, atol=atol, min_agreement=min_agreement, data_source=origin,
+                   accept_missing=accept_missing)
+    return ConversionResult(dst, fmt.name, report, metadata)

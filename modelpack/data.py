@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, ModelFileNotFoundError, UnknownCategoryWarning
 from .metadata import STRING, InputSchema
 
 READERS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".npy")
@@ -23,11 +23,20 @@ def _kind(path: Path) -> str:
     return {".tsv": ".csv", ".pq": ".parquet", ".ndjson": ".jsonl", ".json": ".jsonl"}.get(suffix, suffix)
 
 
-def iter_batches(path: str | Path, batch_size: int = 10_000) -> Iterator[Any]:
-    """Yield the file's rows in batches (DataFrames, or arrays for .npy), in constant memory."""
+def text_columns(schema: InputSchema | None) -> dict[str, Any]:
+    """Columns to read as text whatever they look like: a route "501" or a code "007" is a string
+    where the model learned strings, and a reader that guesses numbers changes what it means."""
+    if schema is None or schema.kind != "dataframe":
+        return {}
+    return {f.name: str for f in schema.features if f.dtype == STRING}
+
+
+def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema | None = None) -> Iterator[Any]:
+    """Yield the file's rows in batches (DataFrames, or arrays for .npy), in constant memory,
+    with the string columns of ``schema`` read as text."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such data file")
+        raise ModelFileNotFoundError(f"{path}: no such data file")
     kind = _kind(path)
     if kind == ".npy":
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -47,9 +56,9 @@ def iter_batches(path: str | Path, batch_size: int = 10_000) -> Iterator[Any]:
     try:
         if kind == ".csv":
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            reader = pd.read_csv(path, sep=sep, chunksize=batch_size)
+            reader = pd.read_csv(path, sep=sep, chunksize=batch_size, dtype=text_columns(schema) or None)
         else:
-            reader = pd.read_json(path, lines=True, chunksize=batch_size)
+            reader = pd.read_json(path, lines=True, chunksize=batch_size, dtype=text_columns(schema) or True)
         yield from reader
     except pd.errors.EmptyDataError as exc:
         raise InvalidInputError(f"{path.name} is empty: it has no header and no rows") from exc
@@ -57,11 +66,11 @@ def iter_batches(path: str | Path, batch_size: int = 10_000) -> Iterator[Any]:
         raise InvalidInputError(f"{path.name} cannot be parsed: {exc}") from exc
 
 
-def read_data(path: str | Path, limit: int | None = None) -> Any:
-    """The whole file (or its first ``limit`` rows) as one DataFrame or array."""
+def read_data(path: str | Path, limit: int | None = None, schema: InputSchema | None = None) -> Any:
+    """The whole file (or its first ``limit`` rows) as one DataFrame or array, typed by ``schema``."""
     batches = []
     total = 0
-    for batch in iter_batches(path, batch_size=min(limit or 50_000, 50_000)):
+    for batch in iter_batches(path, batch_size=min(limit or 50_000, 50_000), schema=schema):
         batches.append(batch)
         total += len(batch)
         if limit is not None and total >= limit:
@@ -83,9 +92,11 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
         return data
     if not hasattr(data, "columns"):
         arr = np.asarray(data)
+        if arr.ndim == 1 and arr.shape[0] == schema.n_features:  # one row
+            arr = arr.reshape(1, -1)
         if arr.ndim != 2 or arr.shape[1] != schema.n_features:
             raise InvalidInputError(
-                f"{source} has shape {arr.shape}; the model expects {schema.n_features} columns"
+                f"{source}: the model expects {schema.n_features} features per row, got an input of shape {arr.shape}"
             )
         return arr if schema.kind == "array" else _frame(arr, schema)
     columns = [str(c) for c in data.columns]
@@ -106,20 +117,61 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"{source} has non-numeric values: {exc}") from exc
     missing = [n for n in schema.names if n not in columns]
-    if missing:
+    if missing:  # extra columns (an id, the target) are ignored, for every format; absent ones are not
+        extra = [c for c in columns if c not in schema.names]
+        hint = f"; unexpected column(s) {', '.join(extra[:8])}" if extra else ""
         raise InvalidInputError(
-            f"{source} lacks column(s) {', '.join(missing)}; the model expects {', '.join(schema.names)}"
+            f"{source}: missing column(s) {', '.join(missing)}{hint}; the model expects {', '.join(schema.names)}"
         )
     frame = data[schema.names].copy()
     for f in schema.features:
         if f.dtype == STRING:
-            frame[f.name] = frame[f.name].astype(object).where(frame[f.name].notna(), None)
+            frame[f.name] = as_text(frame[f.name])
+            if f.categories:
+                _report_unknown(frame[f.name], f.name, f.categories, source)
         else:
             try:
                 frame[f.name] = frame[f.name].astype(np.float64 if frame[f.name].isna().any() or f.dtype.startswith("float") else f.dtype)
             except (TypeError, ValueError) as exc:
-                raise InvalidInputError(f"column {f.name!r} of {source} is not {f.dtype}: {exc}") from exc
+                raise InvalidInputError(f"column {f.name!r} of {source} cannot be read as {f.dtype}: {exc}") from exc
     return frame
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+        return str(int(value))  # 501 read as a number, or as 501.0 beside a missing value
+    return str(value)
+
+
+def as_text(column: Any) -> Any:
+    """A string feature as Python strings, missing values as None: what the encoder learned from.
+
+    Numbers in it (a reader or a caller that guessed) become their text: 501 and 501.0 become "501".
+    """
+    import pandas as pd
+
+    if not pd.api.types.is_string_dtype(column):  # on a Series, pandas looks at the values
+        column = column.map(_text, na_action="ignore")
+    return column.astype(object).where(column.notna(), None)
+
+
+def _report_unknown(column: Any, name: str, categories: tuple[Any, ...], source: str) -> None:
+    unknown = column.notna() & ~column.isin(categories)
+    count = int(unknown.sum())
+    if count:
+        import warnings
+
+        examples = ", ".join(repr(v) for v in column[unknown].unique()[:3])
+        warnings.warn(
+            f"column {name!r} of {source}: {count} of {len(column)} rows hold categories the model never saw "
+            f"({examples}); they are scored as the model scores unknown values (if a reader turned codes like "
+            f"'007' into numbers, read {name!r} as text, e.g. pandas dtype={{{name!r}: str}})",
+            UnknownCategoryWarning, stacklevel=3,
+        )
 
 
 def _frame(arr: np.ndarray, schema: InputSchema) -> Any:

@@ -53,5 +53,13 @@ class ConversionError(ModelpackError):
     """A converter (skl2onnx, sklearn2pmml, ...) failed; the message says which part and why."""
 
 
+class ModelFileNotFoundError(ModelpackError, FileNotFoundError):
+    """A model or data file that does not exist."""
+
+
+class UnknownCategoryWarning(UserWarning):
+    """A string column holds values the model's encoder never saw; they are scored as unknown."""
+
+
 class VersionMismatchWarning(UserWarning):
     """The file was written with other library versions than the ones installed now."""

@@ -122,23 +122,34 @@ class InputSchema:
 
 
 def encoder_categories(model: Any) -> dict[str, tuple[Any, ...]]:
-    """String categories a fitted ColumnTransformer's encoders learned, by column name.
+    """String categories the model's encoders learned, by input column name.
 
-    Recorded in the schema so a form can offer them (``serve``'s page, the browser example)
-    and so a model saved without a sample still knows which columns hold strings.
+    Found in a ColumnTransformer's encoders, and in an encoder that takes the input itself (alone,
+    or first in a pipeline). Recorded in the schema so a form can offer them (``serve``'s page, the
+    browser example), so a model saved without a sample still knows which columns hold strings,
+    and so inputs are typed by what the model learned ("501" stays a string).
     """
     found: dict[str, tuple[Any, ...]] = {}
     for part in _estimators_in(model):
         for _, transformer, columns in getattr(part, "transformers_", []):
             steps = [s for _, s in getattr(transformer, "steps", [])] or [transformer]
-            categories = getattr(steps[0], "categories_", None)
             names = [str(c) for c in np.atleast_1d(columns)]
-            if categories is None or len(categories) != len(names):
-                continue
-            for name, cats in zip(names, categories):
-                values = [v for v in np.asarray(cats).tolist() if isinstance(v, str)]
-                if values:
-                    found[name] = tuple(values)
+            found.update(_learned_strings(getattr(steps[0], "categories_", None), names))
+    first = model.steps[0][1] if hasattr(model, "steps") and model.steps else model
+    inputs = getattr(first, "feature_names_in_", None)
+    if inputs is not None:
+        found.update(_learned_strings(getattr(first, "categories_", None), [str(n) for n in inputs]))
+    return found
+
+
+def _learned_strings(categories: Any, names: list[str]) -> dict[str, tuple[Any, ...]]:
+    if categories is None or len(categories) != len(names):
+        return {}
+    found = {}
+    for name, cats in zip(names, categories):
+        values = [v for v in np.asarray(cats).tolist() if isinstance(v, str)]
+        if values:
+            found[name] = tuple(values)
     return found
 
 

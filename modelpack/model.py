@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError, UnsupportedModelError
+from .errors import InvalidInputError, ModelpackError, UnsupportedModelError, first_line
 from .metadata import Metadata
 
 METHODS = ("predict", "predict_proba", "transform")
@@ -30,7 +30,13 @@ class _Capability:
             raise _MissingMethod(
                 f"this {obj.metadata.model_type.rsplit('.', 1)[-1]} ({obj.format} file) has no {self.name}"
             )
-        return getattr(obj, "_" + self.name)
+        implementation = getattr(obj, "_" + self.name)
+
+        def method(X: Any) -> Any:
+            return obj.run(implementation, X)
+
+        method.__name__ = method.__qualname__ = self.name
+        return method
 
 
 class _MissingMethod(UnsupportedModelError, AttributeError):
@@ -67,6 +73,20 @@ class Model:
 
     def _transform(self, X: Any) -> np.ndarray:
         raise NotImplementedError
+
+    def run(self, implementation: Any, X: Any) -> Any:
+        """Every format's predict, predict_proba and transform go through here: the input is typed
+        by the model's schema (one contract for every format), and whatever the library underneath
+        raises about it becomes an :class:`InvalidInputError` saying so in one line."""
+        from .data import conform
+
+        X = conform(self.as_model_input(X), self.metadata.input_schema, "the input")
+        try:
+            return implementation(X)
+        except ModelpackError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise InvalidInputError(f"the model refused the input: {first_line(exc)}") from exc
 
     def as_model_input(self, X: Any) -> Any:
         """Records (a list of dicts) or a dict of columns become what the model was trained on:

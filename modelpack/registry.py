@@ -16,7 +16,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import CorruptFileError, MissingDependencyError, UnknownFormatError, UnknownOptionError
+from .errors import (
+    CorruptFileError,
+    MissingDependencyError,
+    ModelFileNotFoundError,
+    UnknownFormatError,
+    UnknownOptionError,
+)
 
 if TYPE_CHECKING:
     from .metadata import Metadata
@@ -180,7 +186,7 @@ def candidates_for_load(path: Path, format_name: str | None = None) -> list[Form
     if format_name:
         return [get_format(format_name)]
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise ModelFileNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise CorruptFileError(f"{path} is a folder, not a model file")
     if os.path.getsize(path) == 0:

@@ -109,10 +109,12 @@ def test_failed_float32_tree_check_suggests_double(tmp_path):
     src = tmp_path / "m.joblib"
     modelpack.save(HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y), src, sample=X)
     with pytest.warns(UserWarning, match="precision='double'"):
-        result = modelpack.convert(src, tmp_path / "m.onnx", data=X)
+        result = modelpack.convert(src, tmp_path / "m.onnx", data=X, precision="float")
     assert not result.passed and (tmp_path / "m.onnx").exists()
     assert any("--precision double" in n for n in result.report.notes)
     assert modelpack.convert(src, tmp_path / "d.onnx", data=X, precision="double").passed
+    auto = modelpack.convert(src, tmp_path / "a.onnx", data=X)  # the default chooses double, and says why
+    assert auto.passed and auto.metadata.extra["precision_choice"].startswith("double: float32")
 
 
 def test_verify_reruns_recorded_rows(tmp_path, format_name):

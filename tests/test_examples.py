@@ -30,7 +30,7 @@ def test_readme_main_command_trains_converts_and_checks(tmp_path):
     assert modelpack.verify(converted).passed
 
 
-def test_quickstart_model_fails_a_float32_check_and_says_why(tmp_path):
+def test_quickstart_model_fails_a_float32_check_and_auto_precision_avoids_it(tmp_path):
     """The bundled forest is the real case: float32 ONNX flips a split inside some trees."""
     sys.path.insert(0, str(ROOT / "examples" / "quickstart"))
     try:
@@ -38,12 +38,15 @@ def test_quickstart_model_fails_a_float32_check_and_says_why(tmp_path):
     finally:
         sys.path.pop(0)
     src = train.main(tmp_path)
-    result = modelpack.convert(src, tmp_path / "churn.onnx", data=ROOT / "examples" / "quickstart" / "churn.csv")
+    data = ROOT / "examples" / "quickstart" / "churn.csv"
+    result = modelpack.convert(src, tmp_path / "churn.onnx", data=data, precision="float")
     assert result.report.rows == 400
     assert not result.passed
     proba = next(c for c in result.report.comparisons if c.method == "predict_proba")
     assert proba.max_abs_diff > 0.01 and proba.worst_rows  # a whole tree's vote moved, not rounding noise
     assert any("--precision double" in note for note in result.report.notes)
-    double = modelpack.convert(src, tmp_path / "churn64.onnx", data=ROOT / "examples" / "quickstart" / "churn.csv",
-                               precision="double")
+    double = modelpack.convert(src, tmp_path / "churn64.onnx", data=data, precision="double")
     assert double.passed
+    auto = modelpack.convert(src, tmp_path / "auto.onnx", data=data)  # the default, as in `modelpack --help`
+    assert auto.passed and auto.metadata.extra["precision"] == "double"
+    assert "float32 moves predict_proba" in auto.metadata.extra["precision_choice"]

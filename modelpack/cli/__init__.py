@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
@@ -37,6 +38,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
       modelpack info model.onnx
     """
     ctx.meta["modelpack.debug"] = debug
+    if not debug:
+        warnings.showwarning = _one_line_warning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A warning the user should read is one line, like an error: no source line of ours under it."""
+    click.echo(f"Warning: {first_line(Exception(str(message)), limit=2000)}", err=True)
 
 
 def main() -> None:

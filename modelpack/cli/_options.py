@@ -18,6 +18,14 @@ def tolerances(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def accept_missing(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--accept-missing", "accept_missing", multiple=True, type=click.Choice(["predict", "predict_proba", "transform"]),
+        help="Pass although the second model lacks this method of the first (repeatable); otherwise a dropped "
+             "output fails the check.",
+    )(f)
+
+
 def as_json(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print the report as JSON for scripts.")(f)
 

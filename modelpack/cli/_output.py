@@ -39,6 +39,9 @@ def print_report(report: Any, as_json: bool) -> None:
     out.print(f"rows compared: {report.rows} ({report.data_source}); rtol={report.rtol:g} atol={report.atol:g}")
     rows = []
     for c in report.comparisons:
+        if c.missing:
+            rows.append([c.method, c.missing, "accepted" if c.passed else "MISSING"])
+            continue
         if c.kind == "labels":
             detail = f"{c.agreement:.2%} equal labels" if c.agreement is not None else "-"
         else:

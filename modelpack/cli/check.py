@@ -7,7 +7,7 @@ import click
 from ..check import check
 from ..convert import check_data
 from ..core import load
-from ._options import DATA_PATH, as_json, tolerances, trust
+from ._options import DATA_PATH, accept_missing, as_json, tolerances, trust
 from ._output import print_report
 
 
@@ -16,10 +16,11 @@ from ._output import print_report
 @click.argument("b", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", type=DATA_PATH, help="CSV, Parquet, JSON lines or .npy rows to compare on.")
 @tolerances
+@accept_missing
 @trust
 @as_json
 def command(a: str, b: str, data: str | None, rtol: float | None, atol: float | None, min_agreement: float,
-            trust: bool, max_memory: int | None, as_json: bool) -> None:
+            accept_missing: tuple[str, ...], trust: bool, max_memory: int | None, as_json: bool) -> None:
     """Check that model files A and B predict the same (exit 1 when they do not).
 
     Rows come from --data, else from A's recorded sample rows, else from its schema.
@@ -30,7 +31,8 @@ def command(a: str, b: str, data: str | None, rtol: float | None, atol: float | 
     """
     model_a, model_b = load(a, trust=trust, max_memory=max_memory), load(b, trust=trust, max_memory=max_memory)
     X, origin = check_data(model_a, data)
-    report = check(model_a, model_b, X, rtol=rtol, atol=atol, min_agreement=min_agreement, data_source=origin)
+    report = check(model_a, model_b, X, rtol=rtol, atol=atol, min_agreement=min_agreement, data_source=origin,
+                   accept_missing=accept_missing)
     print_report(report, as_json)
     if not report.passed:
         raise click.exceptions.Exit(1)

@@ -113,7 +113,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(saved, tmp_path, case)
     elif case == "wrong_columns":
         bad = tmp_path / "bad.csv"
         trained.X.drop(columns=["city"]).to_csv(bad, index=False)
-        args, expected = ["convert", path, "-o", out, "--data", bad], "bad.csv lacks column(s) city"
+        args, expected = ["convert", path, "-o", out, "--data", bad], "bad.csv: missing column(s) city"
     elif case == "empty_data":
         empty = tmp_path / "empty.csv"
         empty.write_text("")

@@ -14,7 +14,7 @@ from ...metadata import Metadata
 from ...registry import Format
 
 METADATA_KEY = "modelpack"
-PRECISIONS = ("float", "double")
+PRECISIONS = ("auto", "float", "double")
 
 
 class PrecisionWarning(UserWarning):
@@ -45,7 +45,7 @@ class OnnxFormat(Format):
         metadata: Metadata,
         *,
         sample: Any = None,
-        precision: str = "float",
+        precision: str = "auto",
         target_opset: int | None = None,
         check_precision: bool = True,
         **options: Any,

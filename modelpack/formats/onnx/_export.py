@@ -36,16 +36,53 @@ def write(
     target_opset: int | None,
     check_precision: bool,
 ) -> Metadata:
+    """Export, validate in onnxruntime, and write. ``precision="auto"`` exports in float32 and keeps
+    it only if it predicts what the model does on the sample rows, within float32's resolution;
+    otherwise it exports in double. The choice and its reason are recorded in the metadata."""
     if precision not in PRECISIONS:
         raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    schema = metadata.input_schema
-    if schema is None:
+    if metadata.input_schema is None:
         raise UnsupportedModelError(
             f"cannot infer the ONNX input types of {metadata.model_type}: pass sample=X (a few training rows)"
         )
     register_converters()
+    opset = target_opset or DEFAULT_OPSET
+    if precision == "auto":
+        if sample is None:
+            built = _build(model, metadata, "float", opset)
+            choice = "float: no sample rows to check float32 on (pass sample=X to let modelpack choose)"
+        else:
+            built = _build(model, metadata, "float", opset)
+            difference = float32_difference(model, built, sample)
+            choice = "float: equal to the original on the sample rows, within float32's resolution"
+            if difference:
+                built = _build(model, metadata, "double", opset)
+                choice = f"double: float32 {difference} on the sample rows"
+        built = (built[0], built[1].replace(extra={**built[1].extra, "precision_choice": choice}), built[2])
+        _set_metadata(built[0], built[1])
+    else:
+        built = _build(model, metadata, precision, opset)
+        if sample is not None and check_precision and precision == "float":
+            difference = float32_difference(model, built, sample)
+            if difference:
+                warnings.warn(
+                    f"the float32 ONNX export of {type(model).__name__} {difference} on the sample rows "
+                    "(float32 rounds inputs and thresholds); export with precision='double' or 'auto' "
+                    "(CLI: --precision double)",
+                    PrecisionWarning,
+                    stacklevel=5,
+                )
+    proto, metadata, _ = built
+    path.write_bytes(proto.SerializeToString())
+    return metadata
+
+
+def _build(model: Any, metadata: Metadata, precision: str, opset: int) -> tuple[Any, Metadata, Any]:
+    """The graph in ``precision``, its metadata, and an onnxruntime session that loaded it."""
+    schema = metadata.input_schema
+    assert schema is not None
     per_column = needs_per_column_inputs(model, schema)
-    proto = _convert(model, schema, precision, target_opset or DEFAULT_OPSET, per_column)
+    proto = _convert(model, schema, precision, opset, per_column)
     if precision == "double":
         _float_outputs_as_double(proto)
     outputs = output_roles(metadata.task, [o.name for o in proto.graph.output])
@@ -58,12 +95,37 @@ def write(
     }
     metadata = metadata.replace(extra=extra)
     _set_metadata(proto, metadata)
-    data = proto.SerializeToString()
-    session = _validated_session(data, model)
-    path.write_bytes(data)
-    if sample is not None and check_precision:
-        _warn_if_float32_flips(model, session, metadata, sample)
-    return metadata
+    return proto, metadata, _validated_session(proto.SerializeToString(), model)
+
+
+#: Within this, a float32 export's numbers match the original's (float32 has about 7 digits).
+FLOAT32_TOLERANCE = (1e-4, 1e-5)
+
+
+def float32_difference(model: Any, built: tuple[Any, Metadata, Any], sample: Any) -> str:
+    """How a float32 export's outputs differ from the model's on the sample rows, or ''."""
+    from ._runtime import OnnxModel
+
+    rows = sample_rows(sample, PRECISION_CHECK_ROWS)
+    exported = OnnxModel(built[2], built[1], None)
+    rtol, atol = FLOAT32_TOLERANCE
+    for method in ("predict", "predict_proba", "transform"):
+        if not (hasattr(exported, method) and hasattr(model, method)):
+            continue
+        try:
+            expected, got = np.asarray(getattr(model, method)(rows)), np.asarray(getattr(exported, method)(rows))
+        except (AttributeError, NotImplementedError):
+            continue
+        if method == "predict" and built[1].task in ("classifier", "clusterer"):
+            flipped = int(np.sum(expected != got))
+            if flipped:
+                return f"predicts another label on {flipped} of {len(rows)} rows"
+            continue
+        diff = np.abs(expected.astype(np.float64) - got.astype(np.float64))
+        if expected.shape != got.shape or np.any(diff > atol + rtol * np.abs(expected.astype(np.float64))):
+            return f"moves {method} by up to {float(np.max(diff)):.3g}" if expected.shape == got.shape else \
+                f"returns {method} of shape {got.shape}, not {expected.shape}"
+    return ""
 
 
 def _validated_session(data: bytes, model: Any) -> Any:
@@ -193,24 +255,6 @@ def _set_metadata(proto: Any, metadata: Metadata) -> None:
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, metadata.to_json()
     proto.doc_string = f"{metadata.model_type} exported by modelpack {metadata.versions.get('modelpack', '')}"
-
-
-def _warn_if_float32_flips(model: Any, session: Any, metadata: Metadata, sample: Any) -> None:
-    if metadata.extra.get("precision") != "float" or metadata.task not in ("classifier", "clusterer"):
-        return
-    from ._runtime import OnnxModel
-
-    rows = sample_rows(sample, PRECISION_CHECK_ROWS)
-    exported = OnnxModel(session, metadata, None)
-    flipped = int(np.sum(np.asarray(exported.predict(rows)) != np.asarray(model.predict(rows))))
-    if flipped:
-        warnings.warn(
-            f"the float32 ONNX export predicts a different label than {type(model).__name__} on "
-            f"{flipped} of {len(rows)} sample rows (float32 rounds inputs and thresholds); "
-            "export with precision='double' (CLI: --precision double)",
-            PrecisionWarning,
-            stacklevel=6,
-        )
 
 
 # --- converter registration ---------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import CorruptFileError, InvalidInputError
 from ...metadata import STRING, Feature, InputSchema, Metadata
-from ...model import Model, check_columns
+from ...model import Model
 from ._java import ensure_jvm
 
 _PROBABILITY = re.compile(r"^probability\((.*)\)$")
@@ -78,12 +78,17 @@ class PmmlModel(Model):
             arr = np.asarray(X, dtype=object)
             if arr.ndim == 1:
                 arr = arr.reshape(1, -1)
-            if arr.ndim != 2 or arr.shape[1] != len(self._inputs):
+            # A row of every recorded feature, of which the model may use only some (its MiningSchema).
+            schema = self.metadata.input_schema
+            names = schema.names if schema is not None and arr.ndim == 2 and arr.shape[1] == schema.n_features else self._inputs
+            if arr.ndim != 2 or arr.shape[1] != len(names):
                 raise InvalidInputError(
-                    f"the model expects {len(self._inputs)} features per row, got an input of shape {arr.shape}"
+                    f"the model expects {len(names)} features per row, got an input of shape {arr.shape}"
                 )
-            return pd.DataFrame(arr, columns=self._inputs)
-        check_columns([str(c) for c in X.columns], self._inputs)
+            X = pd.DataFrame(arr, columns=names)
+        missing = [c for c in self._inputs if c not in map(str, X.columns)]
+        if missing:  # columns the model does not use are ignored, as for every format
+            raise InvalidInputError(f"missing column(s) {', '.join(missing)}; the model uses {', '.join(self._inputs)}")
         return X[self._inputs]
 
     def evaluate(self, X: Any) -> Any:

@@ -1,0 +1,137 @@
+"""One input contract for every format and entry point: typed by the model, extras ignored,
+absent columns named, unknown categories reported, library errors as ModelpackErrors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import modelpack
+from conftest import extension
+from modelpack.errors import UnknownCategoryWarning
+
+COMMAND = str(Path(sys.executable).parent / "modelpack")
+
+
+@pytest.fixture(scope="module")
+def route_model(tmp_path_factory):
+    """Categories that look like numbers: routes '501', '502', '12' and a code with a leading zero, '007'."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    n = 400
+    df = pd.DataFrame({"route": rng.choice(["501", "502", "007", "12"], n).astype(object), "dist": rng.normal(10, 3, n)})
+    y = np.where(df.route.isin(["501", "007"]), "late", "ok").astype(object)
+    pipe = make_pipeline(ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["route"]),
+                                            ("n", StandardScaler(), ["dist"])]), LogisticRegression()).fit(df, y)
+    folder = tmp_path_factory.mktemp("routes")
+    df.assign(target=y).to_csv(folder / "rows.csv", index=False)  # with the target left in
+    return pipe, df, y, folder
+
+
+@pytest.mark.parametrize("format_name", ["pickle", "joblib", "skops", "onnx"])
+def test_numeric_looking_categories_stay_text_through_the_cli(route_model, format_name):
+    pipe, df, y, folder = route_model
+    path = folder / f"m{extension(format_name)}"
+    modelpack.save(pipe, path, sample=df, overwrite=True, **({"precision": "double"} if format_name == "onnx" else {}))
+    out = folder / f"{format_name}.csv"
+    result = subprocess.run([COMMAND, "predict", str(path), "--data", str(folder / "rows.csv"), "-o", str(out),
+                             "--force"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert list(pd.read_csv(out).iloc[:, 0]) == list(y), "a category was read as a number"
+    assert "Warning" not in result.stderr
+
+
+@pytest.mark.parametrize("format_name", ["joblib", "onnx"])
+def test_a_frame_with_numbers_for_a_string_column_is_typed_by_the_model(route_model, tmp_path, format_name):
+    pipe, df, y, _ = route_model
+    path = tmp_path / f"m{extension(format_name)}"
+    modelpack.save(pipe, path, sample=df, **({"precision": "double"} if format_name == "onnx" else {}))
+    model = modelpack.load(path)
+    numeric = df.assign(route=df.route.astype(int))  # what pandas' read_csv guesses
+    with pytest.warns(UnknownCategoryWarning, match=r"'7'.*read 'route' as text"):
+        predicted = model.predict(numeric)  # '007' became 7: unknown, and said so; '501' still matches
+    known = df.route != "007"
+    assert list(predicted[known]) == list(y[known])
+
+
+def test_a_file_without_metadata_is_typed_from_the_fitted_encoders(route_model, tmp_path):
+    import joblib
+
+    pipe, df, y, folder = route_model
+    path = tmp_path / "plain.joblib"
+    joblib.dump(pipe, path)  # no sidecar: the schema comes from the estimator itself
+    model = modelpack.load(path)
+    assert model.metadata.input_schema.features[0].dtype == "string"
+    read = pd.read_csv(folder / "rows.csv", dtype={"route": str})
+    assert list(model.predict(read)) == list(y)
+
+
+@pytest.mark.parametrize("format_name", ["joblib", "onnx", "pmml"])
+def test_extra_columns_are_ignored_and_missing_ones_named_for_every_format(tmp_path, format_name):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    y = (X.a > 0).astype(int)
+    path = tmp_path / f"m{extension(format_name)}"
+    modelpack.save(LogisticRegression().fit(X, y), path, sample=X)
+    model = modelpack.load(path)
+    assert list(model.predict(X.assign(target=y, id=range(60)))) == list(model.predict(X))
+    with pytest.raises(modelpack.InvalidInputError, match="missing column\\(s\\) b"):
+        model.predict(X.drop(columns=["b"]))
+
+
+def test_a_pmml_tree_that_uses_some_columns_scores_the_full_row(tmp_path):
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
+    y = ((X.a > 0) & (X.b > 0)).astype(int)
+    src = tmp_path / "t.joblib"
+    modelpack.save(DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y), src, sample=X)
+    result = modelpack.convert(src, tmp_path / "t.pmml")
+    assert result.passed
+    assert modelpack.verify(modelpack.load(tmp_path / "t.pmml")).passed
+    # a plain array of all four features, of which the PMML uses two
+    np.testing.assert_array_equal(modelpack.load(tmp_path / "t.pmml").predict(X.to_numpy()), modelpack.load(src).predict(X))
+
+
+def test_errors_from_the_library_underneath_are_modelpack_errors(tmp_path):
+    from sklearn.preprocessing import OneHotEncoder
+
+    path = tmp_path / "enc.joblib"
+    modelpack.save(OneHotEncoder(handle_unknown="error").fit(pd.DataFrame({"x": ["a", "b"]})), path)
+    with pytest.raises(modelpack.InvalidInputError, match="the model refused the input"):
+        modelpack.load(path).transform(pd.DataFrame({"x": ["zzz"]}))
+    with pytest.raises(modelpack.ModelpackError, match="no such file"):
+        modelpack.load(tmp_path / "absent.joblib")
+    with pytest.raises(FileNotFoundError):  # still the builtin too, for code that catches it
+        modelpack.load(tmp_path / "absent.joblib")
+
+
+def test_a_dropped_output_fails_the_check_unless_accepted(tmp_path):
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    src = tmp_path / "svc.joblib"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        modelpack.save(SVC(probability=True, random_state=0).fit(X, (X[:, 0] > 0).astype(int)), src, sample=X)
+    refused = modelpack.convert(src, tmp_path / "svc.pmml")
+    assert not refused.passed
+    missing = [c for c in refused.report.comparisons if c.missing]
+    assert [c.method for c in missing] == ["predict_proba"] and "pmml for SVC" in missing[0].missing
+    assert any("--accept-missing predict_proba" in n for n in refused.report.notes)
+    accepted = modelpack.convert(src, tmp_path / "svc2.pmml", accept_missing=["predict_proba"])
+    assert accepted.passed
