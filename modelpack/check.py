@@ -46,6 +46,7 @@ class EquivalenceReport:
     min_agreement: float
     comparisons: list[MethodComparison]
     notes: list[str] = field(default_factory=list)
+    tolerance_reason: str = ""  # which side's arithmetic set rtol/atol, or "given"
 
     @property
     def passed(self) -> bool:
@@ -123,9 +124,12 @@ def _compare_numbers(method: str, a: np.ndarray, b: np.ndarray, X: Any, rtol: fl
     both_nan = np.isnan(a64) & np.isnan(b64)
     diff = np.where(both_nan, 0.0, np.abs(a64 - b64))
     diff = np.where(np.isnan(diff), np.inf, diff)
-    scale = np.abs(np.nan_to_num(a64))
+    magnitude = np.abs(np.nan_to_num(a64, posinf=0.0, neginf=0.0))
     # relative difference only where the expected value is not zero (else it is meaningless)
-    rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
+    rel = np.divide(diff, magnitude, out=np.zeros_like(diff), where=magnitude > 0)
+    # Rounding error is relative to the size of the numbers computed, not of each result: a
+    # float32 regressor predicting around 30,000 is off by ~1e-4 of that near zero too.
+    scale = float(magnitude.max(initial=0.0))
     bad = diff > atol + rtol * scale
     per_row = diff.reshape(len(a), -1).max(axis=1, initial=0.0)
     bad_idx = np.flatnonzero(bad.reshape(len(a), -1).any(axis=1))
@@ -186,6 +190,7 @@ def check(
         >>> report = modelpack.check(modelpack.load("m.joblib"), modelpack.load("m.onnx"), X_test)  # doctest: +SKIP
         >>> report.passed                                                                          # doctest: +SKIP
     """
+    reason = "given" if rtol is not None or atol is not None else _tolerance_reason(a, b)
     rtol = max(a.tolerance[0], b.tolerance[0]) if rtol is None else rtol
     atol = max(a.tolerance[1], b.tolerance[1]) if atol is None else atol
     rows = len(X)
@@ -200,7 +205,7 @@ def check(
     )
     report = EquivalenceReport(
         a=_name(a), b=_name(b), rows=rows, data_source=data_source, rtol=rtol, atol=atol,
-        min_agreement=min_agreement, comparisons=comparisons,
+        min_agreement=min_agreement, comparisons=comparisons, tolerance_reason=reason,
     )
     _add_notes(report, a, b)
     return report
@@ -226,10 +231,19 @@ def verify(model: Model) -> EquivalenceReport:
                                   lacking=_lacking(model))
     report = EquivalenceReport(
         a="recorded outputs", b=_name(model), rows=len(X), data_source=source, rtol=rtol, atol=atol,
-        min_agreement=1.0, comparisons=comparisons,
+        min_agreement=1.0, comparisons=comparisons, tolerance_reason=f"{model.format}: {model.arithmetic}",
     )
     _add_notes(report, None, model)
     return report
+
+
+def _tolerance_reason(a: Model, b: Model) -> str:
+    """The arithmetic of the looser side: that is what the tolerance follows."""
+    looser = max((a, b), key=lambda m: m.tolerance)
+    other = b if looser is a else a
+    if looser.tolerance == other.tolerance and looser.arithmetic == other.arithmetic:
+        return f"both {looser.arithmetic.replace('computes', 'compute')}"
+    return f"{looser.format}: {looser.arithmetic}"
 
 
 def _lacking(model: Model) -> str:

@@ -118,9 +118,12 @@ class Model:
     #: Formats ``convert`` may write this model to (None: any format).
     convertible_to: frozenset[str] | None = None
 
-    #: (rtol, atol) within which this model's numbers can match the original's: exact for
-    #: formats holding the Python object, float32's resolution for a float ONNX export.
+    #: (rtol, atol) within which this model's numbers can match another's, from the arithmetic it
+    #: computes in: rtol is relative to the scale of each output (its largest magnitude), atol is
+    #: absolute. Exact formats holding a float64 Python object are near-exact; float32 is 1e-4.
     tolerance: tuple[float, float] = (1e-7, 1e-9)
+    #: Why: the arithmetic behind ``tolerance``, for the check's report.
+    arithmetic: str = "computes in float64"
 
     @property
     def native(self) -> Any:
@@ -155,6 +158,10 @@ def _any_str(values: list[Any]) -> bool:
     return any(isinstance(v, str) for v in values)
 
 
+#: Libraries whose models compute in float32 whatever the input: their outputs carry float32's resolution.
+FLOAT32_LIBRARIES = {"xgboost": "XGBoost computes in float32"}
+
+
 class SklearnModel(Model):
     """A model held as the live Python object (pickle, joblib, skops)."""
 
@@ -162,6 +169,12 @@ class SklearnModel(Model):
         capabilities = {m for m in METHODS if _has_method(estimator, m)}
         super().__init__(format=format, path=path, metadata=metadata, capabilities=capabilities)
         self._estimator = estimator
+        from .metadata import _estimators_in
+
+        for part in _estimators_in(estimator):
+            note = FLOAT32_LIBRARIES.get(type(part).__module__.split(".")[0])
+            if note:
+                self.tolerance, self.arithmetic = (1e-4, 1e-6), note
 
     def _predict(self, X: Any) -> np.ndarray:
         return np.asarray(self._estimator.predict(self.as_model_input(X)))

@@ -36,7 +36,9 @@ def print_report(report: Any, as_json: bool) -> None:
         return
     out = console()
     out.print(f"[bold]{report.a}[/bold]  vs  [bold]{report.b}[/bold]")
-    out.print(f"rows compared: {report.rows} ({report.data_source}); rtol={report.rtol:g} atol={report.atol:g}")
+    why = f", because {report.tolerance_reason}" if report.tolerance_reason else ""
+    out.print(f"rows compared: {report.rows} ({report.data_source})")
+    out.print(f"tolerance: rtol={report.rtol:g} of each output's scale, atol={report.atol:g}{why}")
     rows = []
     for c in report.comparisons:
         if c.missing:

@@ -71,9 +71,9 @@ class OnnxModel(Model):
         )
         self._width = _width(self._inputs[0]) if not self._per_column else None
         if any(d == np.float32 for d in self._input_dtypes) or metadata.extra.get("precision") != "double":
-            self.tolerance = (1e-4, 1e-5)  # float32 carries about 7 significant digits
+            self.tolerance, self.arithmetic = (1e-4, 1e-6), "the ONNX graph computes in float32"
         else:
-            self.tolerance = (1e-6, 1e-7)  # tree ensembles still output float32 scores
+            self.tolerance, self.arithmetic = (1e-6, 1e-9), "the ONNX graph computes in double (tree scores in float32)"
 
     @property
     def native(self) -> Any:

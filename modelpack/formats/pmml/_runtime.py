@@ -61,7 +61,7 @@ class PmmlModel(Model):
         if classes is not None and self._proba_columns:
             by_class = {_PROBABILITY.match(c).group(1): c for c in self._proba_columns}  # type: ignore[union-attr]
             self._proba_columns = [by_class[str(c)] for c in classes if str(c) in by_class]
-        self.tolerance = (1e-9, 1e-12)  # JPMML computes in double
+        self.tolerance, self.arithmetic = (1e-9, 1e-12), "JPMML computes in double"
         # sklearn-pmml-model's estimators convert to ONNX (through scikit-learn's converters);
         # pickled, they would name classes outside the allowlist and need trust to load.
         self.convertible_to = frozenset({"onnx"})
