@@ -130,11 +130,26 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
             if f.categories:
                 _report_unknown(frame[f.name], f.name, f.categories, source)
         else:
-            try:
-                frame[f.name] = frame[f.name].astype(np.float64 if frame[f.name].isna().any() or f.dtype.startswith("float") else f.dtype)
-            except (TypeError, ValueError) as exc:
-                raise InvalidInputError(f"column {f.name!r} of {source} cannot be read as {f.dtype}: {exc}") from exc
+            frame[f.name] = _as_number(frame[f.name], f.dtype, f.name, source)
     return frame
+
+
+def _as_number(column: Any, kind: str, name: str, source: str) -> Any:
+    """A numeric feature in the model's type. Whole numbers for an integer feature (7.5 is refused,
+    never truncated); a missing value stays NaN (the column becomes float64) and the model decides."""
+    try:
+        values = column.astype(np.float64) if kind != "bool" else column
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"column {name!r} of {source} cannot be read as {kind}: {exc}") from exc
+    if kind == "int64":
+        fraction = values.notna() & (values != np.floor(values))
+        if fraction.any():
+            raise InvalidInputError(f"column {name!r} of {source} holds {float(values[fraction].iloc[0]):g}, not a whole "
+                                    "number, where the model takes integers")
+        return values if values.isna().any() else values.astype(np.int64)
+    if kind == "bool":
+        return values.astype(np.float64) if values.isna().any() else values.astype(bool)
+    return values.astype(np.float32) if kind == "float32" else values
 
 
 def _text(value: Any) -> str:

@@ -135,3 +135,33 @@ def test_a_dropped_output_fails_the_check_unless_accepted(tmp_path):
     assert any("--accept-missing predict_proba" in n for n in refused.report.notes)
     accepted = modelpack.convert(src, tmp_path / "svc2.pmml", accept_missing=["predict_proba"])
     assert accepted.passed
+
+
+def test_integer_columns_take_whole_numbers_and_missing_values_alike_everywhere(tmp_path):
+    """7.5 in an integer column is refused, never truncated; a missing one is passed as NaN and the
+    model decides: the same through Python, the CLI and serve."""
+    from serve.test_serve import running
+
+    from conftest import models
+
+    trained = models()["pipeline_frame"]
+    path = tmp_path / "m.joblib"
+    modelpack.save(trained.model, path, sample=trained.X)
+    model = modelpack.load(path)
+    fraction = trained.X.head(3).astype({"age": float})
+    fraction.loc[0, "age"] = 7.5
+    with pytest.raises(modelpack.InvalidInputError, match="'age' .* holds 7.5, not a whole number"):
+        model.predict(fraction)
+    fraction.to_csv(tmp_path / "fraction.csv", index=False)
+    cli = subprocess.run([COMMAND, "predict", str(path), "--data", str(tmp_path / "fraction.csv")],
+                         capture_output=True, text=True)
+    assert cli.returncode == 1 and "holds 7.5, not a whole number" in cli.stderr
+    import httpx
+
+    row = {"age": None, "income": 1.0, "city": "Paris", "plan": "pro"}
+    with running(path) as url:
+        assert httpx.post(f"{url}/predict", json={**row, "age": 7.5}).json()["field"] == "age"
+        missing = httpx.post(f"{url}/predict", json=row)
+    assert missing.status_code == 422 and "age missing" in missing.json()["error"]  # the scaler gives no answer
+    with pytest.raises(modelpack.InvalidInputError, match="NaN"):
+        model.predict(fraction.assign(age=np.nan))

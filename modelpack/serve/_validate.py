@@ -36,8 +36,8 @@ def _value(feature: Feature, value: Any, row: int, from_text: bool) -> Any:
     where = f"field {feature.name!r} (row {row})"
     kind = feature.dtype
     if value is None or (from_text and value == ""):
-        if kind in (STRING, "float64", "float32"):
-            return None if kind == STRING else math.nan  # missing: the model decides what that means
+        if kind != "bool":
+            return None if kind == STRING else math.nan  # missing: the model decides, as for a file
         raise RequestError(422, f"{where}: a value is required", feature.name)
     if kind == STRING:
         if not isinstance(value, str):
@@ -82,8 +82,8 @@ def _check_fields(given: set[str], schema: InputSchema, row: int) -> None:
 def _column(feature: Feature, values: list[Any]) -> np.ndarray:
     if feature.dtype == STRING:
         return np.array(values, dtype=object)
-    if feature.dtype == "int64":
-        return np.array(values, dtype=np.int64)
+    if feature.dtype == "int64":  # float64 when a value is missing (NaN), as when reading a file
+        return np.array(values, dtype=np.float64 if any(v != v for v in values) else np.int64)
     if feature.dtype == "bool":
         return np.array(values, dtype=bool)
     return np.array(values, dtype=np.float64)
