@@ -24,6 +24,13 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def conformance(session: nox.Session) -> None:
+    """Every estimator through every format: rewrites docs/conformance.md (about 20 minutes)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tools/conformance.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Every benchmark; bench_serve needs wrk (apt-get install wrk)."""
     session.install("-e", ".[test]")
