@@ -6,8 +6,8 @@ Writes a CSV of N rows with two string columns (a city, and a route whose values
 and two numeric ones, saves a ColumnTransformer + logistic regression pipeline as ONNX, and times
 `modelpack predict model.onnx --data rows.csv -o out.csv` as a whole process, alternating between
 this checkout and the revision ``--base`` (checked out with `git worktree` into a temporary folder
-and put first on PYTHONPATH), fastest of three rounds each. Also reports how many predictions each
-got right: the base revision read routes like "501" as numbers.
+and put first on PYTHONPATH), fastest of five rounds each. Also reports the share of predictions
+equal to scikit-learn's on the same rows (how much a mis-typed column costs depends on the model).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main() -> None:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     train = frame(2000)
-    labels = np.where(train.route.isin(["501", "007"]) ^ (train.age > 50), "late", "ok")
+    labels = np.where(train.route.isin(["501", "007"]) | (train.age > 70), "late", "ok")
     pipe = make_pipeline(ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["city", "route"]),
                                             ("n", StandardScaler(), ["age", "income"])]), LogisticRegression()).fit(train, labels)
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,7 +66,7 @@ def main() -> None:
             sides = {"this checkout": {}, f"base {args.base}": {"PYTHONPATH": str(base)}}
             best = dict.fromkeys(sides, float("inf"))
             right = {}
-            for _ in range(3):
+            for _ in range(5):
                 for name, env in sides.items():
                     out = folder / "out.csv"
                     start = time.perf_counter()
@@ -77,8 +77,8 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=True)
     mine = best["this checkout"]
-    print_table(f"modelpack predict, {args.rows:,} mixed rows (2 string, 2 numeric columns), ONNX; fastest of 3",
-                ["code", "seconds", "rows/s", "÷ this checkout", "predictions right"],
+    print_table(f"modelpack predict, {args.rows:,} mixed rows (2 string, 2 numeric columns), ONNX; fastest of 5",
+                ["code", "seconds", "rows/s", "÷ this checkout", "equal to scikit-learn"],
                 [[name, f"{t:.2f}", f"{args.rows / t:,.0f}", f"{t / mine:.2f}×", f"{right[name]:.1%}"] for name, t in best.items()])
     save_results("typed_input", {"rows": args.rows, "seconds": best, "right": right})
 
