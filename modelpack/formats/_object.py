@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import UnsupportedModelError, VersionMismatchWarning
+from ..errors import ModelpackError, UnsupportedModelError, UntrustedContentError, VersionMismatchWarning
 from ..metadata import InputSchema, Metadata, classes_of, model_type_of, task_of
 from ..model import METHODS, SklearnModel
 from ..registry import Format
@@ -19,6 +19,58 @@ _CHECKED_LIBRARIES = ("sklearn", "xgboost", "lightgbm")
 
 class ObjectFormat(Format):
     holds_python_object: ClassVar[bool] = True
+
+    def unpickle(self, path: Path, load: Any) -> Any:
+        """Run ``load()``, the format's restricted unpickling, saying what a version change means.
+
+        scikit-learn's own warning about a version change becomes modelpack's, once, naming both
+        versions and what to do; a refusal of a class that this scikit-learn no longer has says
+        which version wrote the file and how to get the model out of it.
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                estimator = load()
+            except UntrustedContentError as exc:
+                raise self._old_library(path, exc) from exc
+        versions = set()
+        for warning in caught:
+            original = getattr(warning.message, "original_sklearn_version", None)
+            if original is not None:
+                versions.add((original, getattr(warning.message, "current_sklearn_version", "")))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        for original, current in sorted(versions):
+            warnings.warn(
+                f"{path.name} was pickled with scikit-learn {original} and is loaded with {current}; predictions "
+                f"may differ. Check it with `modelpack verify {path.name}` or against known outputs, or convert it "
+                f"to a portable format (onnx, pmml) where scikit-learn {original} is installed",
+                VersionMismatchWarning, stacklevel=4,
+            )
+        return estimator
+
+    def _old_library(self, path: Path, exc: UntrustedContentError) -> ModelpackError:
+        """A refusal because the file names a class this scikit-learn does not have: say which wrote it."""
+        import importlib.util
+
+        audit = self.audit(path)
+        recorded = (audit.versions or {}).get("sklearn") if audit is not None else None
+        try:  # on this error path only: the file is a scikit-learn model, its library may be imported
+            import sklearn
+
+            current: str | None = sklearn.__version__
+        except ImportError:
+            current = None
+        missing = [g for g in (audit.refused if audit is not None else []) if g.startswith("sklearn.")
+                   and importlib.util.find_spec(g.rsplit(".", 1)[0].split(" ")[0]) is None]
+        if not (recorded and current and recorded != current and missing):
+            return exc
+        return UnsupportedModelError(
+            f"{path.name} was pickled with scikit-learn {recorded}, and this is scikit-learn {current}, which no "
+            f"longer has {missing[0]}; load it where scikit-learn {recorded} is installed (pip install "
+            f"scikit-learn=={recorded}) and convert it there to a portable format (modelpack convert {path.name} "
+            "-o model.onnx), or fit the model again"
+        )
 
     def wrap(self, estimator: Any, path: Path, metadata: Metadata | None) -> SklearnModel:
         if not any(callable(getattr(estimator, m, None)) for m in METHODS):

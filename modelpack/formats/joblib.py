@@ -47,12 +47,15 @@ class JoblibFormat(ObjectFormat):
         if trust is True:
             import joblib
 
-            return self.wrap(joblib.load(path), path, metadata)
+            return self.wrap(self.unpickle(path, lambda: joblib.load(path)), path, metadata)
         # Decompressed bytes are charged to the budget as they are read: a bomb stops at the limit.
         budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
-        with _decompressed(path) as stream:
-            estimator = load_stream(stream, path.name, budget, trust=trust or (), joblib=True)
-        return self.wrap(estimator, path, metadata)
+
+        def restricted() -> Any:
+            with _decompressed(path) as stream:
+                return load_stream(stream, path.name, budget, trust=trust or (), joblib=True)
+
+        return self.wrap(self.unpickle(path, restricted), path, metadata)
 
 
 @contextlib.contextmanager

@@ -56,8 +56,8 @@ class PickleFormat(ObjectFormat):
         self.reject_options(options)
         data = path.read_bytes()
         if trust is True:
-            estimator = _TrustedUnpickler(io.BytesIO(data)).load()
+            estimator = self.unpickle(path, lambda: _TrustedUnpickler(io.BytesIO(data)).load())
         else:
             budget = Budget.for_file(path.name, len(data), max_memory)
-            estimator = load_stream(io.BytesIO(data), path.name, budget, trust=trust or ())
+            estimator = self.unpickle(path, lambda: load_stream(io.BytesIO(data), path.name, budget, trust=trust or ()))
         return self.wrap(estimator, path, metadata)
