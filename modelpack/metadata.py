@@ -382,17 +382,30 @@ def classes_of(model: Any) -> list[Any] | None:
     return to_jsonable(classes) if classes is not None else None
 
 
+def as_dense(value: Any) -> Any:
+    """A scipy sparse result (OneHotEncoder, TfidfTransformer, KBinsDiscretizer ...) as a dense array:
+    what every format returns, records and compares."""
+    return value.toarray() if hasattr(value, "toarray") and hasattr(value, "nnz") else value
+
+
 def expected_outputs(model: Any, X: Any) -> dict[str, Any]:
     """What ``model`` returns for ``X`` from each of predict, predict_proba and transform."""
+    from .errors import InvalidInputError, first_line
+
     outputs: dict[str, Any] = {}
     for method in ("predict", "predict_proba", "transform"):
         fn = getattr(model, method, None)
         if fn is None:
             continue
         try:
-            outputs[method] = np.asarray(fn(X))
+            outputs[method] = np.asarray(as_dense(fn(X)))
         except (AttributeError, NotImplementedError):
             continue  # sklearn's available_if hides methods only at call time for some steps
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            raise InvalidInputError(
+                f"the {type(model).__name__} cannot score the sample rows with {method} ({first_line(exc)}); "
+                "pass sample rows of the kind it was fitted on (sample=..., CLI: --data)"
+            ) from exc
     return outputs
 
 

@@ -79,14 +79,17 @@ class Model:
         by the model's schema (one contract for every format), and whatever the library underneath
         raises about it becomes an :class:`InvalidInputError` saying so in one line."""
         from .data import conform
+        from .metadata import as_dense
 
         X = conform(self.as_model_input(X), self.metadata.input_schema, "the input")
         try:
-            return implementation(X)
+            return as_dense(implementation(X))
         except ModelpackError:
             raise
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             raise InvalidInputError(f"the model refused the input: {first_line(exc)}") from exc
+        except Exception as exc:  # the runtime underneath failed on it (onnxruntime's InvalidArgument, a JVM error)
+            raise InvalidInputError(f"the model failed on this input: {type(exc).__name__}: {first_line(exc)}") from exc
 
     def as_model_input(self, X: Any) -> Any:
         """Records (a list of dicts) or a dict of columns become what the model was trained on:

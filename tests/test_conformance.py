@@ -12,13 +12,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import conformance  # noqa: E402
 
 SUBSET = ["LogisticRegression", "RandomForestClassifier", "HistGradientBoostingClassifier", "MLPRegressor",
-          "GradientBoostingClassifier", "KMeans", "StandardScaler", "SVC", "GridSearchCV", "LGBMClassifier"]
+          "GradientBoostingClassifier", "KMeans", "StandardScaler", "SVC", "GridSearchCV", "LGBMClassifier",
+          # each of these once gave a traceback: sparse outputs, an empty output, [1, N] ONNX labels,
+          # skops refusing a type, onnxruntime failing at run time, a model that cannot score its sample
+          "TfidfTransformer", "MissingIndicator", "QuadraticDiscriminantAnalysis", "Birch",
+          "RadiusNeighborsRegressor", "PatchExtractor"]
 
 
 @pytest.fixture(scope="module")
 def results():
     found, skipped = conformance.cases(SUBSET)
-    assert not skipped, skipped
+    assert set(skipped) <= {"QuadraticDiscriminantAnalysis (pipeline)", "RadiusNeighborsRegressor (pipeline)"}, skipped
     return conformance.matrix(found, conformance.FORMATS)
 
 

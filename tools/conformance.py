@@ -134,10 +134,7 @@ def run_cell(case: Case, fmt: str, folder: Path) -> tuple[str, str]:
             result = modelpack.convert(src, dst, overwrite=True)
             if not result.passed:
                 worst = [c for c in result.report.comparisons if not c.passed]
-                detail = ", ".join(
-                    f"{c.method}: {c.missing}" if c.missing else
-                    f"{c.method}: {c.agreement:.0%} equal" if c.agreement is not None else
-                    f"{c.method}: max diff {c.max_abs_diff:.2g}" for c in worst)
+                detail = ", ".join(_why(c) for c in worst)
                 return "check failed", detail
             modelpack.load(dst)
             return "ok", ""
@@ -145,6 +142,17 @@ def run_cell(case: Case, fmt: str, folder: Path) -> tuple[str, str]:
         return "refused", first_line(exc, 200)
     except Exception as exc:  # a traceback where a one-line error belongs: a defect
         return "error", f"{type(exc).__name__}: {first_line(exc, 200)}"
+
+
+def _why(c: Any) -> str:
+    if c.missing:
+        return f"{c.method}: {c.missing}"
+    if c.agreement is not None:
+        return f"{c.method}: {c.agreement:.0%} equal labels"
+    if c.max_abs_diff is not None:
+        return f"{c.method}: max diff {c.max_abs_diff:.2g}"
+    problems = [r.get("problem") for r in c.worst_rows if r.get("problem")]
+    return f"{c.method}: {problems[0] if problems else 'differs'}"
 
 
 def matrix(found: list[Case], formats: tuple[str, ...]) -> dict[str, dict[str, tuple[str, str]]]:

@@ -6,7 +6,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptFileError, ResourceLimitError, UntrustedContentError
+from ..errors import (
+    CorruptFileError,
+    ResourceLimitError,
+    UnsupportedModelError,
+    UntrustedContentError,
+    first_line,
+)
 from ..metadata import Metadata
 from ..model import SklearnModel
 from ..safety import TRUST_HINT, Budget, admitted_outside_modelpack, check_graph, human, untrusted_globals
@@ -31,7 +37,11 @@ class SkopsFormat(ObjectFormat):
         self.reject_options(options, ("compression",))
         import skops.io as sio
 
-        sio.dump(model, path, compression=compression)
+        try:
+            sio.dump(model, path, compression=compression)
+        except Exception as exc:  # skops' UnsupportedTypeException and the like, for a type it cannot write
+            raise UnsupportedModelError(f"skops cannot write a {type(model).__name__}: {first_line(exc)}; "
+                                        "save it as joblib, pickle or ONNX instead") from exc
         # The zip has room for our metadata; skops ignores members its schema does not name.
         with zipfile.ZipFile(path, "a", compression=compression) as zf:
             zf.writestr(MEMBER, metadata.to_json())

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConversionError, InvalidInputError, UnsupportedModelError, first_line
-from ...metadata import STRING, InputSchema, Metadata, sample_rows
+from ...metadata import STRING, InputSchema, Metadata, as_dense, sample_rows
 from . import METADATA_KEY, PRECISIONS, PrecisionWarning
 
 #: Default main-domain opset: the newest skl2onnx 1.17+ is tested with that onnxruntime >= 1.17 runs.
@@ -113,7 +113,8 @@ def float32_difference(model: Any, built: tuple[Any, Metadata, Any], sample: Any
         if not (hasattr(exported, method) and hasattr(model, method)):
             continue
         try:
-            expected, got = np.asarray(getattr(model, method)(rows)), np.asarray(getattr(exported, method)(rows))
+            expected = np.asarray(as_dense(getattr(model, method)(rows)))
+            got = np.asarray(getattr(exported, method)(rows))
         except (AttributeError, NotImplementedError):
             continue
         if method == "predict" and built[1].task in ("classifier", "clusterer"):

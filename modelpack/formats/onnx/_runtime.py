@@ -146,7 +146,7 @@ class OnnxModel(Model):
 
     def _predict(self, X: Any) -> np.ndarray:
         out = self._run("predict", X)
-        if out.ndim == 2 and out.shape[1] == 1:
+        if out.ndim == 2 and 1 in out.shape:  # [N, 1], or [1, N] as some converters write labels
             out = out.ravel()
         if out.dtype == np.float32 and self.metadata.task == "regressor":
             out = out.astype(np.float64)  # scikit-learn regressors return float64
