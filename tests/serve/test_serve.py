@@ -276,7 +276,9 @@ def test_health_answers_while_a_prediction_runs_and_a_full_queue_is_503(slow_ser
     for worker in workers:
         worker.join()
     statuses = sorted(r.status_code for _, r in done)
-    assert health.status_code == 200 and health_seconds < 0.5, f"/health took {health_seconds:.2f} s"
+    # The proof is the order (asserted below: /health answered while the prediction still ran; a server
+    # scoring on its event loop answers after it); the bound only keeps a loaded CI machine honest.
+    assert health.status_code == 200 and health_seconds < 1.0, f"/health took {health_seconds:.2f} s"
     assert statuses[0] == 200 and statuses[-1] == 503, statuses  # one thread, no queue: the rest are told to retry
     assert all(r.headers["Retry-After"] == "1" for _, r in done if r.status_code == 503)
     finished = max(t for t, r in done if r.status_code == 200)
