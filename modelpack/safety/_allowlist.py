@@ -139,7 +139,8 @@ for _loss in CYTHON_LOSSES:
         call=lambda vm, f, a, _name=_loss: g.call_pyx_unpickle(f, a, resolve("sklearn._loss._loss", _name)))
 
 #: numpy's scalar types and ufuncs may be stored as values (``dtype=np.float64``, ``func=np.log1p``).
-NUMPY_VALUE_NAMES = ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+NUMPY_VALUE_NAMES = ("mean", "median", "sum", "prod", "amax", "amin", "max", "min", "std", "var", "average",
+                     "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
                      "float32", "float64", "longdouble", "complex64", "complex128", "str_", "bytes_", "object_",
                      "intp", "uintp", "datetime64", "timedelta64", "void", "number", "integer", "floating")
 

@@ -250,7 +250,10 @@ def build_masked_array(inst: Any, state: Any, charge: Any) -> Any:
     mask_dtype = ma.make_mask_descr(state[2])
     require(isinstance(state[5], bytes) and len(state[5]) == count * mask_dtype.itemsize,
             "a masked array's mask does not match its shape")
-    require(isinstance(state[6], (*_PRIMITIVE, np.generic)), "a masked array's fill value is not a scalar")
+    fill = state[6]  # a scalar, or (once numpy has looked at it) a 0-d array of plain values
+    require(isinstance(fill, (*_PRIMITIVE, np.generic)) or (type(fill) is np.ndarray and fill.ndim == 0
+                                                              and not fill.dtype.hasobject),
+            "a masked array's fill value is not a scalar")
     inst.__setstate__(state)
     return inst
 

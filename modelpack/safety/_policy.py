@@ -333,6 +333,42 @@ def _check_object(obj: Any) -> None:
     predictors = attrs.get("_predictors")
     if predictors is not None:
         _check_hist_gradient_boosting(attrs, n, predictors)
+    if "support_vectors_" in attrs and "_dual_coef_" in attrs:
+        _check_libsvm(attrs, n)
+    centers = attrs.get("cluster_centers_")
+    if centers is not None and n is not None:  # KMeans' Cython reads centers[k, f] for every f of X
+        g.require(isinstance(centers, np.ndarray) and centers.ndim == 2 and centers.shape[1] == n
+                  and centers.dtype.kind == "f", "its cluster centers do not have n_features_in_ columns")
+
+
+_LIBSVM_KERNELS = ("linear", "poly", "rbf", "sigmoid", "precomputed")
+
+
+def _check_libsvm(attrs: dict[str, Any], n: int | None) -> None:
+    """libsvm's C code indexes support vectors by the per-class counts: they must add up."""
+    vectors, dual = attrs["support_vectors_"], attrs["_dual_coef_"]
+    support: Any = attrs.get("support_")
+    counts: Any = attrs.get("_n_support")
+    intercept: Any = attrs.get("_intercept_")
+    g.require(isinstance(dual, np.ndarray) and dual.ndim == 2 and isinstance(support, np.ndarray)
+              and isinstance(counts, np.ndarray) and isinstance(intercept, np.ndarray), "its libsvm arrays are malformed")
+    n_sv = vectors.shape[0] if hasattr(vectors, "shape") else -1
+    g.require(dual.shape[1] == n_sv == len(support), "its support vectors, dual coefficients and support do not match")
+    kernel = attrs.get("kernel")
+    g.require(kernel in _LIBSVM_KERNELS or callable(kernel), "its kernel is not one libsvm knows")
+    if kernel != "precomputed" and n is not None:
+        g.require(len(vectors.shape) == 2 and vectors.shape[1] == n, "its support vectors do not have n_features_in_ columns")
+    classes = attrs.get("classes_")
+    if classes is not None and len(counts) == len(classes) and len(classes) >= 2:  # a classifier
+        k = len(classes)
+        g.require(bool(np.all(counts >= 0)) and int(counts.sum()) == n_sv and dual.shape[0] == k - 1
+                  and len(intercept) == k * (k - 1) // 2, "its per-class support counts do not add up")
+        for name in ("_probA", "probA_", "_probB", "probB_"):
+            value = attrs.get(name)
+            g.require(value is None or len(np.atleast_1d(value)) in (0, k * (k - 1) // 2),
+                      "its probability calibration does not match its classes")
+    else:  # regression and one-class: one row of coefficients, one intercept
+        g.require(dual.shape[0] == 1 and len(intercept) == 1, "its libsvm coefficients are malformed")
 
 
 def _check_hist_gradient_boosting(attrs: dict[str, Any], n: int | None, predictors: Any) -> None:

@@ -222,6 +222,27 @@ def class_swap_through_slot_state(folder: Path, marker: Path) -> Path:
     return _write(folder, "class_swap.pkl", data)
 
 
+def svm_support_counts_overflow(folder: Path, marker: Path) -> Path:
+    """An SVC whose per-class support counts add up to more vectors than it holds: libsvm reads past them."""
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    model = SVC().fit(X, X[:, 0] > 0)
+    model._n_support = model._n_support * 50
+    return _write(folder, "svm_counts.pkl", pickle.dumps(model, protocol=5))
+
+
+def kmeans_short_centers(folder: Path, marker: Path) -> Path:
+    """KMeans centers with fewer columns than the model's inputs: its Cython reads past each row."""
+    from sklearn.cluster import KMeans
+
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    model = KMeans(3, n_init=1, random_state=0).fit(X)
+    model.cluster_centers_ = np.ascontiguousarray(model.cluster_centers_[:, :1])
+    return _write(folder, "kmeans_centers.pkl", pickle.dumps(model, protocol=5))
+
+
 def unparsable_prefix(folder: Path, marker: Path) -> Path:
     """An opcode no parser knows, then a payload: what hid globals from the old info."""
     return _write(folder, "blind.pkl", b"\x80\x02\xff" + call("posix", "system", f"touch {marker}")[2:])
@@ -233,7 +254,8 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     booster_from_path, lightgbm_booster_from_dev_zero,
     tree_child_out_of_range, tree_cycle, tree_feature_out_of_range, tree_short_n_classes, dtype_hidden_object,
     bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
-    skops_metadata_bomb, class_swap_through_slot_state, unparsable_prefix,
+    skops_metadata_bomb, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
+    unparsable_prefix,
 ]
 
 
