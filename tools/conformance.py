@@ -123,7 +123,12 @@ def cases(only: list[str] | None = None, pipelines: bool = True) -> tuple[list[C
 
 
 def run_cell(case: Case, fmt: str, folder: Path) -> tuple[str, str]:
-    """(status, one-line reason) of one estimator through one format."""
+    """(status, one-line reason) of one estimator through one format; file names without the temporary folder."""
+    status, reason = _run_cell(case, fmt, folder)
+    return status, reason.replace(f"{folder}/", "")
+
+
+def _run_cell(case: Case, fmt: str, folder: Path) -> tuple[str, str]:
     src = folder / f"src-{case.name.replace(' ', '_')}.joblib"
     dst = folder / f"dst-{case.name.replace(' ', '_')}{EXTENSIONS[fmt]}"
     try:
