@@ -175,7 +175,7 @@ def bytearray8_bomb(folder: Path, marker: Path) -> Path:
 
 
 def memo_index_bomb(folder: Path, marker: Path) -> Path:
-    """LONG_BINPUT at index 2**31: the C unpickler would allocate (and zero) 16 GiB for its memo."""
+    """LONG_BINPUT at index 2**31: the C unpickler would resize its memo to 2**32 entries (32 GiB) and zero it."""
     return _write(folder, "memo.pkl", b"\x80\x02N" + b"r" + (2**31 - 1).to_bytes(4, "little") + b".")
 
 
