@@ -47,32 +47,30 @@ def write(
         )
     register_converters()
     opset = target_opset or DEFAULT_OPSET
-    if precision == "auto":
-        if sample is None:
-            built = _build(model, metadata, "float", opset)
-            choice = "float: no sample rows to check float32 on (pass sample=X to let modelpack choose)"
-        else:
-            built = _build(model, metadata, "float", opset)
-            difference = float32_difference(model, built, sample)
-            choice = "float: equal to the original on the sample rows, within float32's resolution"
-            if difference:
-                built = _build(model, metadata, "double", opset)
-                choice = f"double: float32 {difference} on the sample rows"
-        built = (built[0], built[1].replace(extra={**built[1].extra, "precision_choice": choice}), built[2])
-        _set_metadata(built[0], built[1])
+    if precision != "auto":
+        proto, metadata, session = _build(model, metadata, precision, opset)
+        checked = precision == "float" and check_precision
+        difference = float32_difference(model, session, metadata, sample) if checked else ""
+        if difference:
+            warnings.warn(
+                f"the float32 ONNX export of {type(model).__name__} {difference} on the sample rows "
+                "(float32 rounds inputs and thresholds); export with precision='double' or 'auto' "
+                "(CLI: --precision double)",
+                PrecisionWarning,
+                stacklevel=5,
+            )
     else:
-        built = _build(model, metadata, precision, opset)
-        if sample is not None and check_precision and precision == "float":
-            difference = float32_difference(model, built, sample)
-            if difference:
-                warnings.warn(
-                    f"the float32 ONNX export of {type(model).__name__} {difference} on the sample rows "
-                    "(float32 rounds inputs and thresholds); export with precision='double' or 'auto' "
-                    "(CLI: --precision double)",
-                    PrecisionWarning,
-                    stacklevel=5,
-                )
-    proto, metadata, _ = built
+        proto, metadata_float, session = _build(model, metadata, "float", opset)
+        difference = float32_difference(model, session, metadata_float, sample)
+        if difference:
+            proto, metadata, _ = _build(model, metadata, "double", opset)
+            choice = f"double: float32 {difference} on the sample rows"
+        else:
+            metadata = metadata_float
+            choice = ("float: equal to the original on the sample rows, within float32's resolution" if sample is not None
+                      else "float: no sample rows to check float32 on (pass sample=X to let modelpack choose)")
+        metadata = metadata.replace(extra={**metadata.extra, "precision_choice": choice})
+        _set_metadata(proto, metadata)
     path.write_bytes(proto.SerializeToString())
     return metadata
 
@@ -102,12 +100,14 @@ def _build(model: Any, metadata: Metadata, precision: str, opset: int) -> tuple[
 FLOAT32_TOLERANCE = (1e-4, 1e-5)
 
 
-def float32_difference(model: Any, built: tuple[Any, Metadata, Any], sample: Any) -> str:
-    """How a float32 export's outputs differ from the model's on the sample rows, or ''."""
+def float32_difference(model: Any, session: Any, metadata: Metadata, sample: Any) -> str:
+    """How a float32 export's outputs differ from the model's on the sample rows, or '' (also without rows)."""
     from ._runtime import OnnxModel
 
+    if sample is None:
+        return ""
     rows = sample_rows(sample, PRECISION_CHECK_ROWS)
-    exported = OnnxModel(built[2], built[1], None)
+    exported = OnnxModel(session, metadata, None)
     rtol, atol = FLOAT32_TOLERANCE
     for method in ("predict", "predict_proba", "transform"):
         if not (hasattr(exported, method) and hasattr(model, method)):
@@ -117,7 +117,7 @@ def float32_difference(model: Any, built: tuple[Any, Metadata, Any], sample: Any
             got = np.asarray(getattr(exported, method)(rows))
         except (AttributeError, NotImplementedError):
             continue
-        if method == "predict" and built[1].task in ("classifier", "clusterer"):
+        if method == "predict" and metadata.task in ("classifier", "clusterer"):
             flipped = int(np.sum(expected != got))
             if flipped:
                 return f"predicts another label on {flipped} of {len(rows)} rows"
