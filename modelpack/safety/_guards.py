@@ -34,9 +34,13 @@ def require(ok: Any, what: str) -> None:
 
 
 def _int(value: Any, what: str, low: int = 0, high: int = 1 << 62) -> int:
-    require(isinstance(value, _INT) and not isinstance(value, bool), f"{what} is not an integer")
-    require(low <= int(value) <= high, f"{what} = {int(value)} is out of range [{low}, {high}]")
-    return int(value)
+    # Called for every array dimension a file names: its messages are built only on failure.
+    if not isinstance(value, _INT) or isinstance(value, bool):
+        raise Refused(f"{what} is not an integer")
+    number = int(value)
+    if not low <= number <= high:
+        raise Refused(f"{what} = {number} is out of range [{low}, {high}]")
+    return number
 
 
 def _shape(shape: Any, what: str) -> tuple[int, ...]:

@@ -146,7 +146,8 @@ class LoadPolicy:
         return _guarded(machine, module, name, lambda: entry.build(machine, inst, state))  # type: ignore[operator,misc]
 
     def fill(self, machine: Machine, container: Any, what: str) -> None:
-        entry = self._types.get(type(container)) or (self._entry(type(container)) or (None, None, None))[2]
+        found = self._entry(type(container))
+        entry = self._types.get(type(container)) or (found[2] if found else None)
         expected = list if what.startswith("APPEND") else set if what == "ADDITEMS" else dict
         if isinstance(entry, Entry) and entry.container is expected and isinstance(container, expected):
             return
