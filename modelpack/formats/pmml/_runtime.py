@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import CorruptFileError, InvalidInputError
-from ...metadata import STRING, Feature, InputSchema, Metadata
+from ...errors import CorruptFileError, InvalidInputError, UnsupportedModelError
+from ...metadata import BOOLEAN, FLOAT, INTEGER, STRING, Feature, InputSchema, Metadata
 from ...model import Model
+from ._describe import PmmlDescription
 from ._java import ensure_jvm
-
-_PROBABILITY = re.compile(r"^probability\((.*)\)$")
 
 
 def make_evaluator(path: Path, transpile: bool = False) -> Any:
@@ -23,48 +22,98 @@ def make_evaluator(path: Path, transpile: bool = False) -> Any:
     try:
         return jpmml_make_evaluator(str(path), backend="jpype", transpile=transpile)
     except Exception as exc:  # JavaError, jpype's java.lang exceptions
-        raise CorruptFileError(f"JPMML cannot load {path}: {_java_message(exc)}") from exc
+        message = _java_message(exc)
+        if "UnsupportedElementException" in message or "UnsupportedAttributeException" in message:
+            raise UnsupportedModelError(
+                f"{path.name}: JPMML-Evaluator cannot score it: {message.split(': ', 1)[-1]}; "
+                "modelpack scores PMML with JPMML, so this document needs another PMML engine"
+            ) from exc
+        raise CorruptFileError(f"JPMML cannot load {path.name}: {message}") from exc
+
+
+def check_namespace(path: Path, document: PmmlDescription) -> None:
+    """JPMML reads PMML 3.0 to 4.4, each under its own namespace; say so before it fails obscurely."""
+    namespace = document.namespace
+    if namespace is None:
+        raise CorruptFileError(
+            f"{path.name} has no XML namespace on its <PMML> root; add "
+            f'xmlns="http://www.dmg.org/PMML-{(document.version or "4.4").replace(".", "_")[:3]}" to it'
+        )
+    if not _NAMESPACE.match(namespace):
+        raise CorruptFileError(
+            f"{path.name} declares the namespace {namespace}, which is not PMML's "
+            "(http://www.dmg.org/PMML-X_Y); correct the xmlns attribute of its <PMML> root"
+        )
+
+
+_NAMESPACE = re.compile(r"^http://www\.dmg\.org/PMML-\d_\d$")
 
 
 def _java_message(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     first = text[-1] if text else type(exc).__name__
-    return first.replace("org.jpmml.model.", "")[:300]
+    for package in ("org.jpmml.model.", "org.jpmml.evaluator.", "java.lang."):
+        first = first.replace(package, "")
+    return first[:300]
 
 
 class PmmlModel(Model):
-    """A PMML document behind the :class:`~modelpack.Model` interface."""
+    """A PMML document behind the :class:`~modelpack.Model` interface.
 
-    def __init__(self, evaluator: Any, metadata: Metadata | None, path: Path, head: Any) -> None:
+    What the model takes and gives comes from the document itself (its DataDictionary,
+    MiningSchema and Output), read by :mod:`._describe`, so files from any producer are scored
+    with their own classes, label types and probability fields.
+    """
+
+    def __init__(self, evaluator: Any, metadata: Metadata | None, path: Path, document: PmmlDescription) -> None:
         self._evaluator = evaluator
-        self._inputs = [f.getName() for f in evaluator.getInputFields()]
+        # the Java evaluator's own field lists: jpmml_evaluator's Python wrappers of them fail on
+        # an OutputField without dataType, which R's pmml package writes
+        java = evaluator.javaEvaluator
+        self._inputs = [str(f.getName()) for f in java.getInputFields()]
+        outputs = [str(f.getName()) for f in java.getOutputFields()]
+        self._document = document
+        self._target = document.target
+        self._label_type = document.data_fields[self._target].data_type if self._target in document.data_fields else ""
         # a clustering model's target is synthetic and nameless; its label is the "cluster" output
-        targets = [f.getName() for f in evaluator.getTargetFields() if f.getName() not in (None, "None")]
-        outputs = [f.getName() for f in evaluator.getOutputFields()]
-        self._target = targets[0] if targets else None
-        self._proba_columns = [o for o in outputs if _PROBABILITY.match(o)]
         self._cluster = next((o for o in outputs if o.lower() == "cluster"), None)
         self._affinities = [o for o in outputs if o.startswith("affinity(")]
-        self._head = head
         if metadata is None:
-            metadata = _describe_foreign(evaluator, head, self._proba_columns)
+            metadata = _describe_foreign(document, self._inputs, self._typed)
+        classes = metadata.classes
+        by_class = {self._key(v): name for v, name in document.probability_outputs(outputs).items()}
+        self._proba_columns = [by_class[self._key(c)] for c in classes or () if self._key(c) in by_class]
+        if classes is not None and len(self._proba_columns) != len(classes):
+            self._proba_columns = []  # a probability for only some classes is no predict_proba
         capabilities = set()
-        if self._target or self._cluster:
+        if self._target or document.function == "clustering":
             capabilities.add("predict")
         if self._proba_columns:
             capabilities.add("predict_proba")
         if self._cluster and self._affinities:
             capabilities.add("transform")
         super().__init__(format="pmml", path=path, metadata=metadata, capabilities=capabilities)
-        classes = metadata.classes
-        self._label_of = {str(c): c for c in classes} if classes is not None else None
-        if classes is not None and self._proba_columns:
-            by_class = {_PROBABILITY.match(c).group(1): c for c in self._proba_columns}  # type: ignore[union-attr]
-            self._proba_columns = [by_class[str(c)] for c in classes if str(c) in by_class]
+        self._label_of = {self._key(c): c for c in classes} if classes is not None else None
         self.tolerance, self.arithmetic = (1e-9, 1e-12), "JPMML computes in double"
+        self.embedded_rows = document.verification_rows
         # sklearn-pmml-model's estimators convert to ONNX (through scikit-learn's converters);
         # pickled, they would name classes outside the allowlist and need trust to load.
         self.convertible_to = frozenset({"onnx"})
+
+    def _typed(self, value: Any) -> Any:
+        """A label as the target's declared dataType says, which is how JPMML returns it."""
+        return _typed(value, self._label_type)
+
+    def _key(self, value: Any) -> Any:
+        """What makes two spellings of one label equal: 0, "0" and "0.0" for a numeric target."""
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return None
+        if self._label_type in _NUMERIC:
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return str(value)
+        return str(value).lower() if self._label_type == "boolean" else str(value)
 
     @property
     def native(self) -> Any:
@@ -107,14 +156,17 @@ class PmmlModel(Model):
     def _predict(self, X: Any) -> np.ndarray:
         results = self.evaluate(X)
         if self._target is None:
-            labels = results[self._cluster].to_numpy()
-            return np.array([int(v) if str(v).lstrip("-").isdigit() else v for v in labels])
+            # a ClusteringModel's label is its "cluster" output, else its nameless synthetic target
+            column = self._cluster if self._cluster is not None else results.columns[0]
+            return np.array([int(v) if str(v).lstrip("-").isdigit() else v for v in results[column].to_numpy()])
         values = results[self._target].to_numpy()
-        if self.metadata.task == "classifier" and self._label_of is not None:
-            return _as_labels([self._label_of.get(str(v), v) for v in values])
+        if self._label_of is not None:
+            return _as_labels([self._label_of.get(self._key(v), self._typed(v)) for v in values])
         if self.metadata.task == "clusterer":
             return values.astype(np.int64)
-        return values.astype(np.float64)
+        if self._label_type in _NUMERIC:
+            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        return _as_labels([self._typed(v) for v in values])
 
     def _predict_proba(self, X: Any) -> np.ndarray:
         return self.evaluate(X)[self._proba_columns].to_numpy(dtype=np.float64)
@@ -134,7 +186,7 @@ class PmmlModel(Model):
         """The model as a scikit-learn estimator, read by sklearn-pmml-model where it can."""
         from ._readback import to_sklearn
 
-        return to_sklearn(self.path, self._head, self.metadata)
+        return to_sklearn(self.path, self._document, self.metadata)
 
 
 def _as_labels(values: list[Any]) -> np.ndarray:
@@ -143,24 +195,45 @@ def _as_labels(values: list[Any]) -> np.ndarray:
     return np.asarray(values)
 
 
-def _describe_foreign(evaluator: Any, head: Any, proba_columns: list[str]) -> Metadata:
-    fields = evaluator.getInputFields()
+_NUMERIC = ("double", "float", "integer")
+
+
+def _typed(value: Any, data_type: str) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    try:
+        if data_type == "integer":
+            return int(float(value))
+        if data_type in ("double", "float"):
+            return float(value)
+    except (TypeError, ValueError):
+        return value
+    if data_type == "boolean":
+        return str(value).lower() == "true"
+    return str(value)
+
+
+_KINDS = {"string": STRING, "integer": INTEGER, "boolean": BOOLEAN}
+
+
+def _describe_foreign(document: PmmlDescription, inputs: list[str], typed: Any) -> Metadata:
+    """Metadata for a file modelpack did not write, from its DataDictionary and Output."""
     features = []
-    for f in fields:
-        op_type = str(f.getOpType()) if hasattr(f, "getOpType") else "continuous"
-        dtype = str(f.getDataType()) if hasattr(f, "getDataType") else "double"
-        kind = STRING if (op_type != "continuous" and dtype == "string") else (
-            "int64" if dtype == "integer" else "float64")
-        features.append(Feature(f.getName(), kind))
-    function = head.function or ""
+    for name in inputs:
+        field = document.data_fields.get(name)
+        kind = _KINDS.get(field.data_type, FLOAT) if field is not None else FLOAT
+        if kind == STRING and field is not None and field.optype == "continuous":
+            kind = FLOAT
+        categories = tuple(field.values) if field is not None and field.values and kind == STRING else None
+        features.append(Feature(name, kind, categories))
+    function = document.function or ""
     task = {"classification": "classifier", "regression": "regressor", "clustering": "clusterer"}.get(function, "unknown")
-    classes = [_PROBABILITY.match(c).group(1) for c in proba_columns] if proba_columns else None  # type: ignore[union-attr]
-    if classes is not None:
-        classes = [int(c) if c.lstrip("-").isdigit() else c for c in classes]
+    classes = document.classes()
     return Metadata(
         format="pmml",
         task=task,
-        model_type=f"PMML {head.model_element or 'model'}",
+        model_type=f"PMML {document.model_element or 'model'}",
         input_schema=InputSchema(tuple(features), "dataframe"),
-        classes=classes,
+        classes=[typed(c) for c in classes] if classes is not None else None,
+        extra={"producer": document.producer},
     )

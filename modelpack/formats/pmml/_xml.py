@@ -83,16 +83,6 @@ def read_head(path: Path) -> PmmlHead:
     return head
 
 
-def check_whole_document(path: Path) -> None:
-    """Parse the entire file once with the refusing parser, before any other library reads it."""
-    parser = _parser(path.name)
-    try:
-        with open(path, "rb") as fh:
-            parser.ParseFile(fh)
-    except expat.ExpatError as exc:
-        raise CorruptFileError(f"{path} is not well-formed XML: {exc}") from exc
-
-
 _HEADER = re.compile(rb"<(?:\w+:)?Header\b[^>]*?(/?)>")
 
 
