@@ -11,7 +11,7 @@ from queue import Full, Queue
 from typing import IO, Any
 
 from ._atomic import atomic_paths
-from .data import conform, iter_batches
+from .data import conform, iter_batches, n_rows
 from .errors import InvalidInputError
 from .model import Model
 
@@ -24,7 +24,12 @@ def predictions_frame(model: Model, X: Any, proba: bool) -> Any:
 
     columns: dict[str, Any] = {}
     if hasattr(model, "predict"):
-        columns["prediction"] = model.predict(X)
+        out = model.predict(X)
+        if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
+            columns["prediction"] = out.reshape(-1)
+        else:  # several outputs per row (a network's logits, a multi-output regressor): one column each
+            flat = out.reshape(len(out), -1)
+            columns.update({f"prediction_{i}": flat[:, i] for i in range(flat.shape[1])})
     elif hasattr(model, "transform"):
         out = model.transform(X)
         columns.update({f"component_{i}": out[:, i] for i in range(out.shape[1])})
@@ -154,14 +159,15 @@ def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba
            on_batch: Callable[[int], None] | None) -> int:
     rows = 0
     for batch in _prefetched(iter_batches(data, batch_size, schema)):
-        if len(batch) == 0:
+        n = n_rows(batch)
+        if n == 0:
             continue
         X = conform(batch, schema, source)
         frame = predictions_frame(model, X, proba)
         sink.write(frame)
-        rows += len(batch)
+        rows += n
         if on_batch is not None:
-            on_batch(len(batch))
+            on_batch(n)
     if rows == 0:
         raise InvalidInputError(f"{source} has no rows; nothing was written")
     return rows

@@ -11,7 +11,7 @@ import numpy as np
 from .errors import InvalidInputError, ModelFileNotFoundError, UnknownCategoryWarning
 from .metadata import STRING, InputSchema
 
-READERS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".npy")
+READERS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".npy", ".npz")
 
 
 def _kind(path: Path) -> str:
@@ -43,6 +43,15 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         for start in range(0, len(arr), batch_size):
             yield np.asarray(arr[start : start + batch_size])
         return
+    if kind == ".npz":  # one array per model input, by name, rows along the first axis
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        lengths = {len(a) for a in arrays.values()}
+        if len(lengths) != 1:
+            raise InvalidInputError(f"{path.name}: its arrays have different numbers of rows ({sorted(lengths)})")
+        for start in range(0, lengths.pop(), batch_size):
+            yield {name: a[start : start + batch_size] for name, a in arrays.items()}
+        return
     import pandas as pd
 
     if kind == ".parquet":
@@ -66,17 +75,27 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         raise InvalidInputError(f"{path.name} cannot be parsed: {exc}") from exc
 
 
+def n_rows(batch: Any) -> int:
+    """Rows in a batch: a DataFrame's, an array's, or those of the arrays of an .npz file's dict."""
+    if isinstance(batch, dict):
+        return len(next(iter(batch.values()))) if batch else 0
+    return len(batch)
+
+
 def read_data(path: str | Path, limit: int | None = None, schema: InputSchema | None = None) -> Any:
     """The whole file (or its first ``limit`` rows) as one DataFrame or array, typed by ``schema``."""
     batches = []
     total = 0
     for batch in iter_batches(path, batch_size=min(limit or 50_000, 50_000), schema=schema):
         batches.append(batch)
-        total += len(batch)
+        total += n_rows(batch)
         if limit is not None and total >= limit:
             break
     if not batches or total == 0:
         raise InvalidInputError(f"{Path(path).name} has no rows")
+    if isinstance(batches[0], dict):
+        arrays = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+        return {k: v[:limit] for k, v in arrays.items()} if limit is not None else arrays
     if isinstance(batches[0], np.ndarray):
         data = np.concatenate(batches)
     else:

@@ -8,9 +8,12 @@ class ModelpackError(Exception):
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
-    """One line of a library's error, however long it was (skl2onnx's run to megabytes)."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
+    """One line of a library's error, however long it was (skl2onnx's run to megabytes).
+
+    The lines are joined, not dropped: onnxruntime puts the hint after its first line.
+    """
+    text = " ".join(str(exc)[: limit * 4].split())
+    return text[:limit] if text else type(exc).__name__
 
 
 class UnknownFormatError(ModelpackError, ValueError):

@@ -70,6 +70,11 @@ class OnnxFormat(Format):
         text = props.get(METADATA_KEY)
         return Metadata.from_json(text) if text else None
 
+    def describe(self, path: Path) -> dict[str, Any] | None:
+        from ._describe import describe_graph
+
+        return describe_graph(path)
+
     def load(self, path: Path, metadata: Metadata | None, **options: Any) -> Any:
         from ._runtime import OnnxModel, open_session
 

@@ -17,13 +17,27 @@ from ...model import Model, check_columns
 _NUMPY_OF = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
     "tensor(int64)": np.int64,
     "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint64)": np.uint64,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint8)": np.uint8,
     "tensor(string)": object,
     "tensor(bool)": np.bool_,
 }
-_KIND_OF = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int64)": "int64",
-            "tensor(int32)": "int64", "tensor(string)": STRING, "tensor(bool)": "bool"}
+_KIND_OF = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float32",
+            "tensor(string)": STRING, "tensor(bool)": "bool"}
+
+
+def _kind_of(onnx_type: str) -> str:
+    dtype = _NUMPY_OF.get(onnx_type)
+    if dtype is not None and dtype is not object and np.issubdtype(dtype, np.integer):
+        return "int64"
+    return _KIND_OF.get(onnx_type, "float32")
 
 
 def open_session(source: Path | bytes, providers: list[str] | None = None, threads: int | None = None,
@@ -31,6 +45,9 @@ def open_session(source: Path | bytes, providers: list[str] | None = None, threa
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    # onnxruntime's warnings about other tools' graphs (old opsets, initializers listed as
+    # inputs) are not the user's to act on; its errors reach them as modelpack's one line
+    options.log_severity_level = 4
     if threads is not None:
         options.intra_op_num_threads = threads
     if not spin:
@@ -44,8 +61,8 @@ def open_session(source: Path | bytes, providers: list[str] | None = None, threa
             providers=providers or ["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-        where = "the exported model" if isinstance(source, bytes) else str(source)
-        raise CorruptFileError(f"onnxruntime cannot load {where}: {first_line(exc)}") from exc
+        where = "the exported model" if isinstance(source, bytes) else Path(source).name
+        raise CorruptFileError(f"onnxruntime cannot load {where}: {first_line(exc, 600)}") from exc
 
 
 class OnnxModel(Model):
@@ -58,10 +75,17 @@ class OnnxModel(Model):
         self._input_dtypes = [_NUMPY_OF.get(i.type, np.float32) for i in self._inputs]
         outputs = session.get_outputs()
         if metadata is None:
-            metadata = _describe_foreign(session)
+            metadata = _describe_foreign(session, path)
         roles = metadata.extra.get("onnx_outputs") or _guess_roles(outputs)
         self._roles = {role: name for role, name in roles.items() if name in {o.name for o in outputs}}
         self._zipmap = {o.name for o in outputs if o.type.startswith("seq(map")}
+        self._sequences = {o.name for o in outputs if o.type.startswith("seq(tensor")}
+        # graphs from other tools: one map per run (DictVectorizer), a fixed batch size, N-D tensors
+        self._map_input = self._input_names[0] if self._inputs[0].type.startswith("map(") else None
+        self._batch = _fixed_batch(self._inputs)
+        tensors = [i for i in self._inputs if i.type.startswith("tensor(")]
+        self._tensors = self._map_input is None and (
+            any(len(i.shape) != 2 for i in tensors) or (len(tensors) > 1 and not all(map(_is_column, tensors))))
         super().__init__(format="onnx", path=path, metadata=metadata, capabilities=set(self._roles))
         schema = metadata.input_schema
         self._names = schema.names if schema is not None else None
@@ -86,6 +110,8 @@ class OnnxModel(Model):
         if type(X) is np.ndarray and X.ndim == 2 and X.shape[1] == self._width:  # the hot path
             dtype = self._input_dtypes[0]
             return {self._input_names[0]: X if X.dtype == dtype else X.astype(dtype)}
+        if self._tensors:
+            return self._tensor_feeds(self.as_model_input(X))
         if isinstance(X, dict):  # columns by name: no pandas on this path (it is the server's)
             names = self._input_names if self._per_column else self._names
             if names is None:
@@ -99,6 +125,33 @@ class OnnxModel(Model):
         if self._per_column:
             return self._column_feeds(X)
         return {self._input_names[0]: self._tensor(X)}
+
+    def as_model_input(self, X: Any) -> Any:
+        if self._tensors and isinstance(X, dict):
+            return X  # arrays by input name (an .npz file), not columns
+        return super().as_model_input(X)
+
+    def _tensor_feeds(self, X: Any) -> dict[str, np.ndarray]:
+        """Inputs that are not tables: images, sequences, several tensors (from .npy/.npz files)."""
+        if hasattr(X, "columns"):
+            shapes = ", ".join(f"{i.name} {_shape_text(i.shape)}" for i in self._inputs)
+            raise InvalidInputError(
+                f"this ONNX graph takes tensors ({shapes}), which a table (CSV, Parquet, JSON lines) "
+                "cannot hold; pass a NumPy array (a .npy file, or .npz with one array per input name)"
+            )
+        given = X if isinstance(X, dict) else {self._input_names[0]: X}
+        check_columns([str(k) for k in given], self._input_names)
+        feeds = {}
+        for inp, dtype in zip(self._inputs, self._input_dtypes):
+            try:
+                arr: np.ndarray = np.asarray(given[inp.name], dtype=dtype)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"input {inp.name!r} cannot be read as {np.dtype(dtype).name}: {exc}") from exc
+            if arr.ndim == len(inp.shape) - 1 and self._batch is None:
+                arr = arr[np.newaxis]  # one example without its batch axis
+            _check_shape(inp, arr)
+            feeds[inp.name] = arr
+        return feeds
 
     def _tensor(self, X: Any) -> np.ndarray:
         dtype = self._input_dtypes[0]
@@ -139,10 +192,42 @@ class OnnxModel(Model):
 
     def _run(self, role: str, X: Any) -> np.ndarray:
         name = self._roles[role]
-        out = self._session.run([name], self.feeds(X))[0]
+        if self._map_input is not None:
+            outs = [self._session.run([name], {self._map_input: row})[0] for row in self._map_rows(X)]
+            out = _join(outs)
+        else:
+            out = self._run_feeds(name, self.feeds(X))
         if name in self._zipmap:
             out = _unzip(out, self.metadata.classes)
+        elif name in self._sequences:
+            out = _stack(out, name)
         return np.asarray(out)
+
+    def _run_feeds(self, name: str, feeds: dict[str, np.ndarray]) -> Any:
+        """One run, or one per fixed-size batch (the last padded, its padding dropped)."""
+        n = len(next(iter(feeds.values())))
+        if self._batch is None or n == self._batch:
+            return self._session.run([name], feeds)[0]
+        parts = []
+        for start in range(0, n, self._batch):
+            chunk = {k: v[start : start + self._batch] for k, v in feeds.items()}
+            short = self._batch - len(next(iter(chunk.values())))
+            if short:
+                chunk = {k: np.concatenate([v, np.repeat(v[-1:], short, axis=0)]) for k, v in chunk.items()}
+            out = self._session.run([name], chunk)[0]
+            parts.append(out[: self._batch - short] if short else out)
+        return _join(parts)
+
+    def _map_rows(self, X: Any) -> list[dict[Any, float]]:
+        """A map input (DictVectorizer's) takes one row as {column: value}; missing values are absent keys."""
+        if isinstance(X, list) and X and isinstance(X[0], dict):
+            records = X
+        elif hasattr(X, "to_dict"):
+            records = X.to_dict(orient="records")
+        else:
+            raise InvalidInputError(
+                f"input {self._map_input!r} is a map from names to numbers; pass a DataFrame, records or a CSV")
+        return [{str(k): float(v) for k, v in r.items() if v is not None and v == v} for r in records]
 
     def _predict(self, X: Any) -> np.ndarray:
         out = self._run("predict", X)
@@ -169,6 +254,44 @@ def _cast_column(col: np.ndarray, dtype: Any, name: str) -> np.ndarray:
         raise InvalidInputError(f"column {name!r} cannot be read as {np.dtype(dtype).name}: {exc}") from exc
 
 
+def _fixed_batch(inputs: list[Any]) -> int | None:
+    """The batch size a graph was exported with ([1, k] is common from tf2onnx), if it fixes one."""
+    firsts = {i.shape[0] for i in inputs if i.type.startswith("tensor(") and len(i.shape) >= 1}
+    if len(firsts) == 1:
+        first = firsts.pop()
+        return first if isinstance(first, int) and first > 0 else None
+    return None
+
+
+def _shape_text(shape: list[Any]) -> str:
+    return "[" + ", ".join(str(d) if isinstance(d, int) else "N" if i == 0 else str(d or "?") for i, d in enumerate(shape)) + "]"
+
+
+def _check_shape(inp: Any, arr: np.ndarray) -> None:
+    expected = inp.shape
+    fits = arr.ndim == len(expected) and all(
+        not isinstance(d, int) or i == 0 or d == got for i, (d, got) in enumerate(zip(expected, arr.shape)))
+    if not fits:
+        raise InvalidInputError(
+            f"input {inp.name!r} takes arrays of shape {_shape_text(expected)}, got one of shape {list(arr.shape)}")
+
+
+def _join(parts: list[Any]) -> Any:
+    if parts and isinstance(parts[0], list):  # ZipMap's list of dicts
+        return [row for part in parts for row in part]
+    return np.concatenate([np.asarray(p) for p in parts]) if parts else np.empty(0)
+
+
+def _stack(sequence: list[Any], name: str) -> np.ndarray:
+    """A sequence output as one array when its tensors have one shape, else refused by name."""
+    arrays = [np.asarray(t) for t in sequence]
+    if arrays and all(a.shape == arrays[0].shape for a in arrays):
+        return np.stack(arrays)
+    shapes = sorted({a.shape for a in arrays})[:4]
+    raise InvalidInputError(f"output {name!r} is a sequence of tensors of different shapes {shapes}; "
+                            "use model.native.run() to read it as a list")
+
+
 def _is_column(inp: Any) -> bool:
     shape = inp.shape
     return len(shape) == 2 and shape[1] == 1
@@ -180,7 +303,7 @@ def _width(inp: Any) -> int | None:
 
 
 def _unzip(maps: list[dict[Any, float]], classes: list[Any] | None) -> np.ndarray:
-    keys = classes if classes is not None else (sorted(maps[0]) if maps else [])
+    keys = classes if classes is not None else (list(maps[0]) if maps else [])
     return np.array([[m[k] for k in keys] for m in maps], dtype=np.float64)
 
 
@@ -193,23 +316,37 @@ def _guess_roles(outputs: list[Any]) -> dict[str, str]:
     return {"predict": names[0]}
 
 
-def _describe_foreign(session: Any) -> Metadata:
+def _describe_foreign(session: Any, path: Path | None) -> Metadata:
     inputs = session.get_inputs()
     roles = _guess_roles(session.get_outputs())
-    if len(inputs) > 1:
-        schema: InputSchema | None = InputSchema(
-            tuple(Feature(i.name, _KIND_OF.get(i.type, "float32")) for i in inputs), "dataframe"
-        )
-    elif _width(inputs[0]) is not None:
-        kind = _KIND_OF.get(inputs[0].type, "float32")
-        schema = InputSchema(tuple(Feature(f"x{i + 1}", kind) for i in range(_width(inputs[0]) or 0)), "array")
-    else:
-        schema = None
+    schema: InputSchema | None = None
+    if all(i.type.startswith("tensor(") and len(i.shape) == 2 for i in inputs):
+        if len(inputs) > 1 and all(map(_is_column, inputs)):
+            schema = InputSchema(tuple(Feature(i.name, _kind_of(i.type)) for i in inputs), "dataframe")
+        elif _width(inputs[0]) is not None:
+            kind = _kind_of(inputs[0].type)
+            schema = InputSchema(tuple(Feature(f"x{i + 1}", kind) for i in range(_width(inputs[0]) or 0)), "array")
     meta = session.get_modelmeta()
+    classes = graph_labels(path) if "predict_proba" in roles and path is not None else None
     return Metadata(
         format="onnx",
         task="classifier" if "predict_proba" in roles else "unknown",
         model_type=f"onnx graph from {meta.producer_name or 'an unknown producer'}",
         input_schema=schema,
+        classes=classes,
         extra={"onnx_outputs": roles},
     )
+
+
+def graph_labels(path: Path) -> list[Any] | None:
+    """A classifier's labels as its graph stores them; None without the onnx package."""
+    try:
+        import onnx
+    except ImportError:  # onnxruntime alone: ZipMap's keys still name the columns
+        return None
+    from ._describe import labels_in
+
+    try:
+        return labels_in(onnx.load(str(path), load_external_data=False).graph)
+    except Exception:  # onnxruntime read it; a label lookup is not worth failing the load over
+        return None
