@@ -47,6 +47,7 @@ class EquivalenceReport:
     comparisons: list[MethodComparison]
     notes: list[str] = field(default_factory=list)
     tolerance_reason: str = ""  # which side's arithmetic set rtol/atol, or "given"
+    nothing_recorded: bool = False  # verify on a file that carries no rows to re-run
 
     @property
     def passed(self) -> bool:
@@ -54,6 +55,8 @@ class EquivalenceReport:
 
     @property
     def verdict(self) -> str:
+        if self.nothing_recorded:
+            return "nothing to verify: the file carries no recorded rows"
         if self.rows == 0 or not self.comparisons:
             return "FAILED: nothing was compared"
         return "passed" if self.passed else "FAILED"
@@ -218,8 +221,14 @@ def verify(model: Model) -> EquivalenceReport:
     meta = model.metadata
     source = f"sample rows recorded in {model.path.name if model.path else 'the file'}"
     if meta.sample is None or meta.input_schema is None or not meta.sample.inputs:
-        report = EquivalenceReport(_name(model), "recorded outputs", 0, source, *model.tolerance, 1.0, [])
-        report.notes.append("the file records no sample rows: save it with sample=X (CLI: convert --data) to make it verifiable")
+        if model.embedded_rows:
+            return _verify_embedded(model)
+        report = EquivalenceReport(_name(model), "recorded outputs", 0, source, *model.tolerance, 1.0, [],
+                                   nothing_recorded=True)
+        name = model.path.name if model.path else "FILE"
+        report.notes.append(
+            f"{name} carries no sample rows and no verification data, so there is nothing to re-run; prove it on "
+            f"your data against the model it came from: modelpack check ORIGINAL {name} --data ROWS.csv")
         return report
     X = meta.sample.frame(meta.input_schema)
     labels = label_methods(model)
@@ -237,6 +246,22 @@ def verify(model: Model) -> EquivalenceReport:
     )
     _add_notes(report, None, model)
     return report
+
+
+def _verify_embedded(model: Model) -> EquivalenceReport:
+    """The file's own verification rows (PMML ModelVerification), scored and compared by its runtime."""
+    from .errors import ModelpackError
+
+    rows = model.embedded_rows or 0
+    comparison = MethodComparison("embedded verification", "numbers", rows, True)
+    try:
+        model.self_check()
+    except ModelpackError as exc:
+        comparison.passed = False
+        comparison.worst_rows = [{"problem": str(exc)}]
+    source = f"the {rows} verification rows embedded in {model.path.name if model.path else 'the file'}"
+    return EquivalenceReport(_name(model), "embedded expected outputs", rows, source, *model.tolerance, 1.0,
+                             [comparison], tolerance_reason="the file's own (JPMML compares with its precision)")
 
 
 def _tolerance_reason(a: Model, b: Model) -> str:

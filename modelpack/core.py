@@ -130,7 +130,9 @@ def load_cooperative(path: PathLike, *, trust: bool | list[str] = False, one_thr
                      max_memory: int | str | None = None) -> Model:
     """``load`` for a model that shares the cores with other busy work (see ``Format.cooperative_options``)."""
     fmt = candidates_for_load(Path(path))[0]
-    return load(path, format=fmt.name, trust=trust, max_memory=max_memory, **fmt.cooperative_options(one_thread=one_thread))
+    options = fmt.cooperative_options(one_thread=one_thread)
+    # without format options, every candidate stays in play (a joblib file named .sav sniffs as pickle)
+    return load(path, format=fmt.name if options else None, trust=trust, max_memory=max_memory, **options)
 
 
 def _load_with(fmt: Any, path: Path, metadata: Metadata | None, **options: Any) -> Model:

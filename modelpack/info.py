@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._tree import stub_tree
+from .errors import CorruptFileError
 from .metadata import Metadata, read_sidecar, sha256_of
-from .registry import candidates_for_load
+from .registry import NotThisFormat, candidates_for_load
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,22 @@ class FileInfo:
     audited: bool = True  # False: the pickle could not be read to its end (see ``untrusted``)
     recorded_versions: dict[str, str] = field(default_factory=dict)
     model_class: str | None = None
+    #: what the file says about itself in its format's terms (producer, inputs, outputs, ...)
+    details: dict[str, Any] = field(default_factory=dict)
+    #: a pickled or skops-saved model's estimators, as the file records them
+    tree: dict[str, Any] | None = None
 
     @property
     def model_type(self) -> str:
         if self.metadata is not None:
             return self.metadata.model_type
-        return self.model_class or (self.globals[0] if self.globals else "unknown")
+        if self.model_class or self.globals:
+            return self.model_class or self.globals[0]
+        if self.details.get("model_element"):
+            return f"PMML {self.details['model_element']} ({self.details.get('function') or 'no function'})"
+        if "opsets" in self.details:
+            return f"ONNX graph from {self.details.get('producer') or 'an unknown producer'}"
+        return "unknown"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +56,8 @@ class FileInfo:
             "untrusted_globals": self.untrusted,
             "fully_read": self.audited,
             "recorded_versions": self.recorded_versions,
+            "details": self.details,
+            "estimators": self.tree,
         }
 
 
@@ -56,16 +70,27 @@ def describe(path: str | os.PathLike[str], format: str | None = None) -> FileInf
     ONNX as protobuf.
     """
     path = Path(path)
-    fmt = candidates_for_load(path, format)[0]
+    candidates = candidates_for_load(path, format)
+    for fmt in candidates:  # a joblib file named .sav or .pkl sniffs as pickle; joblib's reader takes it
+        try:
+            audit = fmt.audit(path)
+            break
+        except NotThisFormat:
+            continue
+    else:
+        raise CorruptFileError(f"{path} could not be read as {', '.join(f.name for f in candidates)}")
     sha256 = sha256_of(path)
     metadata, source = read_sidecar(path, sha256), "sidecar"
     if metadata is None:
         metadata, source = fmt.read_metadata(path), "inside"
     if metadata is None:
         source = "none"
-    audit = fmt.audit(path)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"details": fmt.describe(path) or {}}
     if audit is not None:
-        extra = {"globals": audit.globals, "untrusted": audit.refused, "audited": audit.complete,
-                 "recorded_versions": audit.versions, "model_class": audit.model_class}
+        extra |= {"globals": audit.globals, "untrusted": audit.refused, "audited": audit.complete,
+                  "recorded_versions": audit.versions, "model_class": audit.model_class,
+                  "tree": stub_tree(audit.root)}
+    tree = extra["details"].pop("estimators", None)
+    if tree is not None:
+        extra["tree"] = tree
     return FileInfo(path, fmt.name, path.stat().st_size, sha256, metadata, source, **extra)

@@ -81,8 +81,8 @@ class Model:
         from .data import conform
         from .metadata import as_dense
 
-        X = conform(self.as_model_input(X), self.metadata.input_schema, "the input")
         try:
+            X = conform(self.as_model_input(X), self.metadata.input_schema, "the input")
             return as_dense(implementation(X))
         except ModelpackError:
             raise
@@ -128,10 +128,17 @@ class Model:
     #: Why: the arithmetic behind ``tolerance``, for the check's report.
     arithmetic: str = "computes in float64"
 
+    #: Rows of verification data the file itself carries (PMML's ModelVerification), if any.
+    embedded_rows: int | None = None
+
     @property
     def native(self) -> Any:
         """The object underneath: an estimator, an ``InferenceSession``, a JPMML evaluator."""
         raise NotImplementedError
+
+    def self_check(self) -> None:
+        """Score the verification rows the file carries with its own expected outputs; raise on a mismatch."""
+        raise UnsupportedModelError(f"this {self.format} file carries no verification data of its own")
 
     def to_sklearn(self) -> Any:
         """The model as a scikit-learn estimator, where the format allows it."""

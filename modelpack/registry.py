@@ -72,6 +72,11 @@ class Format(ABC):
         """The metadata stored inside the file, read without running any of its code."""
         return None
 
+    def describe(self, path: Path) -> dict[str, Any] | None:
+        """What the file says about itself in the format's own terms (producer, inputs, outputs,
+        embedded verification data), read without running it; for ``modelpack info``."""
+        return None
+
     def audit(self, path: Path, max_memory: int | str | None = None) -> Any:
         """For formats that hold code references (pickles): a :class:`modelpack.safety.Audit` of
         what loading would import and refuse, made without importing or running any of it."""

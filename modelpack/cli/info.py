@@ -50,6 +50,7 @@ def command(file: str, format_name: str | None, as_json: bool) -> None:
         rows.append(["refused by load", "; ".join(info.untrusted)])
     if not info.audited:
         rows.append(["read to the end", "no: treat this file as suspect"])
+    rows += _detail_rows(info.details)
     table(None, ["", ""], rows)
     if meta is not None and meta.input_schema is not None:
         table(
@@ -57,3 +58,53 @@ def command(file: str, format_name: str | None, as_json: bool) -> None:
             ["feature", "dtype"],
             [[f.name, f.dtype] for f in meta.input_schema.features],
         )
+    _print_fields(info.details)
+    if info.tree is not None:
+        table("estimators (as recorded in the file)", ["estimator", "at", "facts"], list(_tree_rows(info.tree)))
+
+
+_SCALARS = ("producer", "pmml_version", "model_element", "function", "model_name", "algorithm", "segments",
+            "derived_fields", "ir_version", "opsets", "graph", "doc_string", "skops_protocol", "skops_version",
+            "description", "timestamp")
+
+
+def _detail_rows(details: dict[str, Any]) -> list[list[Any]]:
+    rows = [[key.replace("_", " "), details[key]] for key in _SCALARS if details.get(key) not in (None, "", {}, 0)]
+    if details.get("classes"):
+        rows.append(["classes in the file", ", ".join(map(str, details["classes"][:30]))])
+    verification = details.get("verification")
+    if verification:
+        rows.append(["embedded verification", f"{verification['rows']} rows (modelpack verify runs them)"])
+    if details.get("operators"):
+        rows.append(["operators", ", ".join(f"{k}×{v}" for k, v in details["operators"].items())])
+    return rows
+
+
+def _print_fields(details: dict[str, Any]) -> None:
+    for title in ("inputs", "targets", "outputs"):
+        fields = details.get(title)
+        if not fields:
+            continue
+        columns = sorted({k for f in fields for k in f if k != "name"}, key=_COLUMN_ORDER.index)
+        table(f"{title} (as the file declares them)", ["name", *columns],
+              [[f["name"], *(_cell(f.get(c)) for c in columns)] for f in fields])
+
+
+_COLUMN_ORDER = ["type", "optype", "dataType", "feature", "value", "targetField", "values", "intervals", "doc"]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        text = ", ".join(map(str, value[:12])) + (f", … ({len(value)})" if len(value) > 12 else "")
+        return text
+    return str(value)
+
+
+def _tree_rows(node: dict[str, Any], depth: int = 0) -> Any:
+    facts = {k: v for k, v in node.items() if k not in ("class", "at", "children")}
+    yield ["  " * depth + node["class"].rsplit(".", 1)[-1], node.get("at", ""),
+           "; ".join(f"{k}={_cell(v)}" for k, v in facts.items())]
+    for child in node.get("children", []):
+        yield from _tree_rows(child, depth + 1)

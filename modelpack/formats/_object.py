@@ -7,7 +7,13 @@ import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import ModelpackError, UnsupportedModelError, UntrustedContentError, VersionMismatchWarning
+from ..errors import (
+    ModelpackError,
+    UnsupportedModelError,
+    UntrustedContentError,
+    VersionMismatchWarning,
+    first_line,
+)
 from ..metadata import InputSchema, Metadata, classes_of, model_type_of, task_of
 from ..model import METHODS, SklearnModel
 from ..registry import Format
@@ -63,8 +69,14 @@ class ObjectFormat(Format):
             current = None
         missing = [g for g in (audit.refused if audit is not None else []) if g.startswith("sklearn.")
                    and importlib.util.find_spec(g.rsplit(".", 1)[0].split(" ")[0]) is None]
-        if not (recorded and current and recorded != current and missing):
+        if not (recorded and current and recorded != current):
             return exc
+        if not missing:  # a class it still has, whose stored state it no longer takes (a Tree before 1.3)
+            return type(exc)(
+                f"{path.name} was pickled with scikit-learn {recorded}, and scikit-learn {current} cannot use what "
+                f"it stored ({first_line(exc, 160)}); load it where scikit-learn {recorded} is installed (pip install "
+                f"scikit-learn=={recorded}) and convert it there (modelpack convert {path.name} -o model.onnx)"
+            )
         return UnsupportedModelError(
             f"{path.name} was pickled with scikit-learn {recorded}, and this is scikit-learn {current}, which no "
             f"longer has {missing[0]}; load it where scikit-learn {recorded} is installed (pip install "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import (
     CorruptFileError,
+    ModelpackError,
     ResourceLimitError,
     UnsupportedModelError,
     UntrustedContentError,
@@ -17,7 +19,7 @@ from ..metadata import Metadata
 from ..model import SklearnModel
 from ..safety import TRUST_HINT, Budget, admitted_outside_modelpack, check_graph, human, untrusted_globals
 from ..safety._limits import MAX_MEMBER
-from ._object import ObjectFormat
+from ._object import ObjectFormat, installed_version
 
 MEMBER = "modelpack.json"
 
@@ -56,6 +58,22 @@ class SkopsFormat(ObjectFormat):
         except zipfile.BadZipFile as exc:
             raise CorruptFileError(f"{path} is not a valid skops file: {exc}") from exc
 
+    def describe(self, path: Path) -> dict[str, Any] | None:
+        """The skops protocol, the skops version that wrote the file, and its estimators."""
+        from .._tree import skops_tree
+
+        try:
+            with zipfile.ZipFile(path) as zf:
+                if "schema.json" not in zf.namelist():
+                    return None
+                schema = json.loads(_read_member(zf, "schema.json", path))
+        except (zipfile.BadZipFile, ValueError) as exc:
+            raise CorruptFileError(f"{path.name} is not a valid skops file: {first_line(exc)}") from exc
+        if not isinstance(schema, dict):
+            return None
+        return {"skops_protocol": schema.get("protocol"), "skops_version": schema.get("_skops_version"),
+                "estimators": skops_tree(schema)}
+
     def load(self, path: Path, metadata: Metadata | None, trust: Any = False, max_memory: int | str | None = None,
              **options: Any) -> SklearnModel:
         self.reject_options(options)
@@ -86,10 +104,29 @@ class SkopsFormat(ObjectFormat):
                     f"modelpack applies to it (skops itself distrusts it); {TRUST_HINT}, or pass trust=[...] naming "
                     "those types, or save the model as .joblib, whose loading checks it"
                 )
-        estimator = sio.load(path, trusted=untrusted)
+        try:
+            estimator = self.unpickle(path, lambda: sio.load(path, trusted=untrusted))
+        except ModelpackError:
+            raise
+        except Exception as exc:  # skops or scikit-learn refusing what an older version stored
+            raise self._skops_failure(path, exc) from exc
         if trust is not True:
             check_graph(estimator, path.name, native=True)  # before anything calls predict
         return self.wrap(estimator, path, metadata)
+
+
+    def _skops_failure(self, path: Path, exc: Exception) -> ModelpackError:
+        described = self.describe(path) or {}
+        recorded = (described.get("estimators") or {}).get("sklearn_version")
+        current = installed_version("sklearn")
+        if recorded and current and recorded != current:
+            return UnsupportedModelError(
+                f"{path.name} was saved with scikit-learn {recorded} (skops {described.get('skops_version') or '?'}), "
+                f"and scikit-learn {current} cannot rebuild it ({first_line(exc, 160)}); load it where scikit-learn "
+                f"{recorded} is installed (pip install scikit-learn=={recorded}) and convert it there "
+                f"(modelpack convert {path.name} -o model.onnx)"
+            )
+        return CorruptFileError(f"skops cannot load {path.name}: {type(exc).__name__}: {first_line(exc)}")
 
 
 def _check_members(path: Path, budget: Budget) -> None:

@@ -1,0 +1,64 @@
+"""Write pickles, joblib files (and skops files where skops is installed) with *this* scikit-learn.
+
+Run by tools/foreign/build_corpus.py inside a virtual environment holding an older scikit-learn;
+it needs only scikit-learn, numpy and joblib, so it runs on versions years apart. Beside each
+model it writes the rows it was scored on and what this scikit-learn predicted, so the test
+suite compares against the library that made the file, not against itself.
+"""
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_iris
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+
+def models():
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    yield "logreg-iris", make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, names), X[::10]
+    yield "tree-iris", DecisionTreeClassifier(random_state=0).fit(X, y), X[::10]
+    yield "forest-reg", RandomForestRegressor(n_estimators=5, random_state=0).fit(X[:, 1:], X[:, 0]), X[::10, 1:]
+    rng = np.random.default_rng(0)
+    cat = rng.integers(0, 3, size=(150, 1)).astype(float)
+    Xc = np.hstack([X, cat])
+    pre = ColumnTransformer([("num", StandardScaler(), [0, 1, 2, 3]), ("cat", OneHotEncoder(handle_unknown="ignore"), [4])])
+    yield "gbm-mixed", make_pipeline(pre, GradientBoostingClassifier(n_estimators=10, random_state=0)).fit(Xc, y), Xc[::10]
+
+
+def main(out):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = sklearn.__version__
+    written = []
+    for name, model, X in models():
+        stem = f"{name}-sklearn{tag}"
+        with open(out / f"{stem}.pkl", "wb") as fh:
+            pickle.dump(model, fh, protocol=4)
+        joblib.dump(model, out / f"{stem}.sav")  # the name many tutorials give joblib files
+        np.save(out / f"{stem}.X.npy", X)
+        expected = {"predict": model.predict(X).tolist()}
+        if hasattr(model, "predict_proba"):
+            expected["predict_proba"] = model.predict_proba(X).tolist()
+        (out / f"{stem}.expected.json").write_text(json.dumps(expected))
+        written.append(stem)
+        try:
+            import skops.io as sio
+        except ImportError:
+            continue
+        sio.dump(model, out / f"{stem}.skops")
+    print(json.dumps({"sklearn": tag, "numpy": np.__version__, "written": written}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
