@@ -37,6 +37,8 @@ class FileInfo:
             return self.metadata.model_type
         if self.model_class or self.globals:
             return self.model_class or self.globals[0]
+        if self.tree is not None:
+            return str(self.tree["class"])
         if self.details.get("model_element"):
             return f"PMML {self.details['model_element']} ({self.details.get('function') or 'no function'})"
         if "opsets" in self.details:

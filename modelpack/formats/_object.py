@@ -7,6 +7,8 @@ import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..errors import (
     ModelpackError,
     UnsupportedModelError,
@@ -46,6 +48,8 @@ class ObjectFormat(Format):
                 versions.add((original, getattr(warning.message, "current_sklearn_version", "")))
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        if any(_before(original, (1, 4)) for original, _ in versions):
+            _tree_values_as_fractions(estimator)
         for original, current in sorted(versions):
             warnings.warn(
                 f"{path.name} was pickled with scikit-learn {original} and is loaded with {current}; predictions "
@@ -123,3 +127,47 @@ def warn_on_version_change(path: Path, metadata: Metadata) -> None:
                 VersionMismatchWarning,
                 stacklevel=4,
             )
+
+
+def _tree_values_as_fractions(estimator: Any) -> None:
+    """Classifier trees pickled before scikit-learn 1.4 store class counts in ``tree_.value``;
+    1.4 and later store fractions and no longer divide (scikit-learn's __setstate__ drops the
+    recorded version, so the caller passes it through its version warning). Loaded as they are, their
+    predict_proba (and a forest's) would return counts: 50.0 for a probability of 1. Dividing
+    each node's counts by their sum gives exactly what the version that wrote them computed."""
+    for est in _estimators_below(estimator):
+        tree = getattr(est, "tree_", None)
+        if tree is None or not hasattr(est, "n_classes_"):
+            continue
+        value = tree.value
+        totals = value.sum(axis=2, keepdims=True)
+        if value.flags.writeable and np.any(totals > 1 + 1e-9):
+            np.divide(value, totals, out=value, where=totals > 0)
+
+
+def _before(version: Any, release: tuple[int, int]) -> bool:
+    try:
+        return tuple(int(p) for p in str(version).split(".")[:2]) < release
+    except ValueError:
+        return False
+
+
+def _estimators_below(root: Any, limit: int = 100_000) -> list[Any]:
+    """Every estimator reachable from ``root`` through attributes, lists, tuples and dicts."""
+    found, seen, stack = [], set(), [root]
+    while stack and len(seen) < limit:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend(obj.ravel().tolist())
+        elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in ("sklearn", "imblearn"):
+            found.append(obj)
+            stack.extend(vars(obj).values())
+    return found

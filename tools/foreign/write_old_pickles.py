@@ -56,6 +56,8 @@ def main(out):
             import skops.io as sio
         except ImportError:
             continue
+        if name == "gbm-mixed":
+            continue  # skops stores each of its trees apart: a megabyte, for nothing the others lack
         sio.dump(model, out / f"{stem}.skops")
     print(json.dumps({"sklearn": tag, "numpy": np.__version__, "written": written}))
 

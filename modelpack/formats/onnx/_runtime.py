@@ -323,7 +323,7 @@ def _describe_foreign(session: Any, path: Path | None) -> Metadata:
     if all(i.type.startswith("tensor(") and len(i.shape) == 2 for i in inputs):
         if len(inputs) > 1 and all(map(_is_column, inputs)):
             schema = InputSchema(tuple(Feature(i.name, _kind_of(i.type)) for i in inputs), "dataframe")
-        elif _width(inputs[0]) is not None:
+        elif len(inputs) == 1 and _width(inputs[0]) is not None:
             kind = _kind_of(inputs[0].type)
             schema = InputSchema(tuple(Feature(f"x{i + 1}", kind) for i in range(_width(inputs[0]) or 0)), "array")
     meta = session.get_modelmeta()

@@ -46,6 +46,8 @@ def check_namespace(path: Path, document: PmmlDescription) -> None:
         )
 
 
+_DOCUMENT_FAULTS = re.compile(
+    r"^(Invalid|Missing|Unsupported)(Element|Attribute|Markup)Exception|^TypeCheckException: Expected \w+ value")
 _NAMESPACE = re.compile(r"^http://www\.dmg\.org/PMML-\d_\d$")
 
 
@@ -150,7 +152,11 @@ class PmmlModel(Model):
         results, errors = result
         if errors is not None and errors.notna().any():
             row = int(np.flatnonzero(errors.notna().to_numpy())[0])
-            raise InvalidInputError(f"JPMML could not score row {row}: {errors.iloc[row]}")
+            message = _java_message(Exception(str(errors.iloc[row])))
+            if _DOCUMENT_FAULTS.match(message):  # the document, not the row: no input would score
+                raise CorruptFileError(f"JPMML cannot score with {self.path.name if self.path else 'this document'}: "
+                                       f"{message}; the document does not follow the PMML schema JPMML checks")
+            raise InvalidInputError(f"JPMML could not score row {row}: {message}")
         return results
 
     def _predict(self, X: Any) -> np.ndarray:
