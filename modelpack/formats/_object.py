@@ -154,7 +154,9 @@ def _before(version: Any, release: tuple[int, int]) -> bool:
 
 def _estimators_below(root: Any, limit: int = 100_000) -> list[Any]:
     """Every estimator reachable from ``root`` through attributes, lists, tuples and dicts."""
-    found, seen, stack = [], set(), [root]
+    found: list[Any] = []
+    seen: set[int] = set()
+    stack: list[Any] = [root]
     while stack and len(seen) < limit:
         obj = stack.pop()
         if id(obj) in seen:
