@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -125,8 +127,11 @@ def test_verify_reruns_recorded_rows(tmp_path, format_name):
     assert report.passed and report.rows == 20
 
 
-def test_verify_without_sample_fails_and_says_why(tmp_path):
+def test_verify_without_sample_says_there_is_nothing_to_rerun_and_how_to_prove_it(tmp_path):
     path = tmp_path / "m.joblib"
     modelpack.save(models()["logistic"].model, path)
     report = modelpack.verify(modelpack.load(path))
-    assert not report.passed and "records no sample rows" in report.notes[0]
+    assert not report.passed and report.nothing_recorded and report.verdict.startswith("nothing to verify")
+    assert "carries no sample rows" in report.notes[0] and "modelpack check ORIGINAL m.joblib --data" in report.notes[0]
+    result = subprocess.run([sys.executable, "-m", "modelpack", "verify", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "" and result.stderr.count("\n") == 1

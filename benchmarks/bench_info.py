@@ -1,0 +1,74 @@
+"""What `modelpack info` costs per format, in a fresh process as a user runs it, beside the raw readers.
+
+    python benchmarks/bench_info.py
+
+For one file of each format from tests/data/foreign (a pickle and a joblib file from
+scikit-learn 1.2, a skops file, an ONNX graph, a PMML document) three commands run in new
+interpreters, interleaved round by round: ``modelpack info FILE --json``; the raw library's
+own reader of the same file (``pickletools.dis`` for pickles, which like info runs nothing;
+``onnx.load``; ``xml.etree`` parsing the PMML; skops' ``get_untrusted_types``); and the
+``python -c pass`` floor. Each run also reports which model libraries the process imported.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import print_table, save_results  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "foreign"
+FILES = {
+    "pickle": CORPUS / "pickles" / "gbm-mixed-sklearn1.2.2.pkl",
+    "joblib (.sav)": CORPUS / "pickles" / "gbm-mixed-sklearn1.2.2.sav",
+    "skops": CORPUS / "pickles" / "forest-reg-sklearn1.3.2.skops",
+    "onnx": CORPUS / "onnx" / "lightgbm-zipmap-onnxmltools1.16.0.onnx",
+    "pmml": CORPUS / "pmml" / "jpmml-sklearn-housing-gbt-classifier.xml",
+}
+RAW = {
+    "pickle": "import pickletools,io; pickletools.dis(open({p!r},'rb'), out=io.StringIO())",
+    "joblib (.sav)": "import pickletools,io; pickletools.dis(open({p!r},'rb'), out=io.StringIO())",
+    "skops": "import skops.io as s; s.get_untrusted_types(file={p!r})",
+    "onnx": "import onnx; onnx.load({p!r})",
+    "pmml": "import xml.etree.ElementTree as E; E.parse({p!r})",
+}
+LIBRARIES = "('sklearn','onnxruntime','jpype','skops','xgboost','lightgbm','joblib','scipy')"
+REPORT = f";import sys; print([m for m in {LIBRARIES} if m in sys.modules], file=sys.stderr)"
+INFO = "import sys; from modelpack.cli import main; sys.argv=['modelpack','info',{p!r},'--json']; main()"
+
+
+def run(code: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    return elapsed, done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+
+
+def main(rounds: int = 7) -> None:
+    rows, results = [], {}
+    for name, path in FILES.items():
+        p = str(path)
+        timings: dict[str, list[float]] = {"info": [], "raw": [], "floor": []}
+        imported = {}
+        for _ in range(rounds):  # interleaved: every ratio compares runs under the same machine load
+            t, imported["info"] = run("import atexit\natexit.register(lambda: None)\n" + INFO.format(p=p).replace(
+                "main()", "\ntry:\n    main()\nexcept SystemExit:\n    pass\n" + REPORT[1:]))
+            timings["info"].append(t)
+            t, imported["raw"] = run(RAW[name].format(p=p) + REPORT)
+            timings["raw"].append(t)
+            timings["floor"].append(run("pass")[0])
+        best = {k: min(v) for k, v in timings.items()}
+        results[name] = {"best": best, "imported": imported, "size": path.stat().st_size}
+        rows.append([name, f"{path.stat().st_size / 1e3:.0f} kB", f"{best['info']:.2f} s", f"{best['raw']:.2f} s",
+                     f"{best['info'] / best['raw']:.2f}×", f"{best['floor']:.2f} s", imported["info"] or "[]"])
+    print_table(f"modelpack info in a fresh process, fastest of {rounds} (interleaved)",
+                ["format", "size", "modelpack info", "raw reader", "÷ raw", "python floor",
+                 "model libraries imported by info"], rows)
+    save_results("info", results)
+
+
+if __name__ == "__main__":
+    main()
