@@ -22,6 +22,7 @@ def save(
     format: str | None = None,
     sample: Any = None,
     overwrite: bool = False,
+    classes: list[Any] | None = None,
     **options: Any,
 ) -> Metadata:
     """Write a fitted model to ``path`` in the format its extension (or ``format``) names.
@@ -34,6 +35,9 @@ def save(
             the model's outputs for them, so any export can be verified later. ONNX and PMML
             use it to infer input types.
         overwrite: replace an existing file.
+        classes: for a Keras classifier, the labels of its outputs in order (default 0..k-1 for
+            a softmax head, 0/1 for a single sigmoid); they travel in the metadata and name the
+            outputs of every export.
         **options: format options, e.g. ``compress=3`` (joblib), ``precision="double"`` (onnx).
 
     Returns:
@@ -45,7 +49,7 @@ def save(
     path = Path(path)
     fmt = format_for_save(path, format)
     fmt.ensure_available()
-    estimator, sample = _unwrap(model, sample)
+    estimator, sample = _unwrap(model, sample, classes)
     metadata = build_metadata(estimator, fmt.name, sample)
     inside = fmt.stores_metadata_inside()
     targets = [path] if inside else [path, sidecar_path(path)]
@@ -57,8 +61,16 @@ def save(
     return metadata
 
 
-def _unwrap(model: Any, sample: Any) -> tuple[Any, Any]:
-    """A loaded :class:`Model` is saved as its estimator, with its recorded sample rows."""
+def _unwrap(model: Any, sample: Any, classes: list[Any] | None = None) -> tuple[Any, Any]:
+    """A loaded :class:`Model` is saved as its estimator, with its recorded sample rows; a Keras
+    network as an estimator-like adapter that gives labels as well as probabilities."""
+    from .formats.keras._adapter import KerasPredictor, is_keras_model
+
+    if is_keras_model(model):
+        return KerasPredictor(model, classes), sample
+    if classes is not None:
+        raise UnsupportedModelError(
+            f"classes= names the outputs of a Keras network; a {type(model).__name__} has its own classes_")
     if not isinstance(model, Model):
         return model, sample
     if sample is None and model.metadata.sample and model.metadata.input_schema:

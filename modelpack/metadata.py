@@ -309,7 +309,13 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def task_of(model: Any) -> str:
-    """classifier, regressor, clusterer, transformer or unknown — as scikit-learn sees it."""
+    """classifier, regressor, clusterer, transformer or unknown — as scikit-learn sees it.
+
+    An adapter (a Keras network seen as an estimator) says it in ``__modelpack__["task"]``.
+    """
+    declared = getattr(model, "__modelpack__", {}).get("task")
+    if declared:
+        return str(declared)
     try:
         from sklearn import base
     except ImportError:  # a model from a library that mimics the scikit-learn API
@@ -332,7 +338,8 @@ def task_of(model: Any) -> str:
 
 
 def model_type_of(model: Any) -> str:
-    return f"{type(model).__module__}.{type(model).__qualname__}"
+    declared = getattr(model, "__modelpack__", {}).get("model_type")
+    return str(declared) if declared else f"{type(model).__module__}.{type(model).__qualname__}"
 
 
 def library_versions(model: Any) -> dict[str, str]:
@@ -343,6 +350,7 @@ def library_versions(model: Any) -> dict[str, str]:
         "python": platform.python_version(),
         "modelpack": __version__,
         "numpy": np.__version__,
+        **getattr(model, "__modelpack__", {}).get("versions", {}),
     }
     for part in _estimators_in(model):
         top = type(part).__module__.split(".")[0]
@@ -432,7 +440,7 @@ def build_metadata(
         versions=library_versions(model),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         sample=recorded,
-        extra=dict(extra or {}),
+        extra={**getattr(model, "__modelpack__", {}).get("extra", {}), **(extra or {})},
     )
 
 

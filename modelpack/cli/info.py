@@ -65,7 +65,7 @@ def command(file: str, format_name: str | None, as_json: bool) -> None:
 
 _SCALARS = ("producer", "pmml_version", "model_element", "function", "model_name", "algorithm", "segments",
             "derived_fields", "ir_version", "opsets", "graph", "doc_string", "skops_protocol", "skops_version",
-            "description", "timestamp")
+            "description", "timestamp", "model_class")
 
 
 def _detail_rows(details: dict[str, Any]) -> list[list[Any]]:
@@ -75,8 +75,11 @@ def _detail_rows(details: dict[str, Any]) -> list[list[Any]]:
     verification = details.get("verification")
     if verification:
         rows.append(["embedded verification", f"{verification['rows']} rows (modelpack verify runs them)"])
-    if details.get("operators"):
-        rows.append(["operators", ", ".join(f"{k}×{v}" for k, v in details["operators"].items())])
+    for key in ("operators", "layers"):
+        if details.get(key):
+            rows.append([key, ", ".join(f"{k}×{v}" for k, v in details[key].items())])
+    if details.get("refused without trust"):
+        rows.append(["refused by load", "; ".join(details["refused without trust"])])
     return rows
 
 

@@ -1,0 +1,126 @@
+"""What a Keras file's architecture names, read as JSON without Keras: for safety and for ``info``.
+
+Keras rebuilds a model from its config by class name. Its ``safe_mode`` refuses Lambda
+layers (Python bytecode) in ``.keras`` files; modelpack checks before Keras runs, for
+``.keras`` and legacy ``.h5`` files alike, and also refuses classes from outside Keras
+(custom layers, losses, activations registered by the code that wrote the file), which
+would be imported and run. ``trust=True`` lets Keras load them.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from ...errors import CorruptFileError, UntrustedContentError, first_line
+from ...safety import TRUST_HINT
+
+MAX_CONFIG = 64 << 20
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+#: Modules whose classes Keras builds from its own code.
+KERAS_MODULES = ("keras",)
+#: What Keras records as ``builtins``: plain values, never a callable.
+PLAIN_BUILTINS = {"tuple", "list", "dict", "set", "str", "int", "float", "bytes", "bool", "NoneType"}
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The model's architecture (config.json of a .keras zip; the model_config attribute of an .h5)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    if magic == HDF5_MAGIC:
+        return _h5_config(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("config.json")
+            if info.file_size > MAX_CONFIG:
+                raise CorruptFileError(f"{path.name}: config.json is {info.file_size} bytes; a Keras config is small")
+            with zf.open(info) as fh:
+                return json.loads(fh.read(MAX_CONFIG + 1))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise CorruptFileError(f"{path.name} is not a Keras file (no readable config.json): {first_line(exc)}") from exc
+
+
+def _h5_config(path: Path) -> dict[str, Any]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            raw = h5.attrs.get("model_config")
+    except OSError as exc:
+        raise CorruptFileError(f"{path.name} is not a readable HDF5 file: {first_line(exc)}") from exc
+    if raw is None:
+        raise CorruptFileError(f"{path.name} is an HDF5 file without a Keras model_config (weights only?); "
+                               "load the weights into the model's code and save it as .keras")
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    if len(text) > MAX_CONFIG:
+        raise CorruptFileError(f"{path.name}: its model_config is {len(text)} characters; a Keras config is small")
+    return json.loads(text)
+
+
+def refused_in(config: Any) -> list[str]:
+    """Lambda layers and classes from outside Keras that rebuilding ``config`` would run."""
+    found: list[str] = []
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+            name = node.get("class_name")
+            if not isinstance(name, str):
+                continue
+            module = node.get("module")
+            if name in ("Lambda", "TFOpLambda", "__lambda__"):
+                found.append(f"a {name} layer (Python code: {_layer_name(node)})")
+            elif module == "builtins":
+                if name not in PLAIN_BUILTINS:
+                    found.append(f"builtins.{name}")
+            elif isinstance(module, str) and module != "keras" and not module.startswith("keras."):
+                found.append(f"{module}.{name}")
+    return list(dict.fromkeys(found))
+
+
+def _layer_name(node: dict[str, Any]) -> str:
+    config = node.get("config")
+    return str(config.get("name")) if isinstance(config, dict) else "unnamed"
+
+
+def check_config(path: Path, trust: bool) -> dict[str, Any]:
+    config = read_config(path)
+    refused = refused_in(config)
+    if refused and not trust:
+        raise UntrustedContentError(
+            f"{path.name} holds {', '.join(refused[:5])}, which Keras would import or run to rebuild the model; "
+            f"{TRUST_HINT}"
+        )
+    return config
+
+
+def describe_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The architecture in a few facts, for ``modelpack info``."""
+    layers: list[str] = []
+    inputs: list[dict[str, Any]] = []
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            name = node.get("class_name")
+            inner = node.get("config")
+            if isinstance(name, str) and isinstance(inner, dict):
+                if name == "InputLayer":
+                    shape = inner.get("batch_shape") or inner.get("batch_input_shape")
+                    inputs.append({"name": inner.get("name"), "type": f"tensor({inner.get('dtype')})"
+                                   f"[{', '.join('N' if d is None else str(d) for d in shape or [])}]"})
+                elif "trainable" in inner and "layers" not in inner:  # a layer, not an initializer or optimizer
+                    layers.append(name)
+            stack.extend(reversed(list(node.values())))
+    counts: dict[str, int] = {}
+    for layer in layers:
+        counts[layer] = counts.get(layer, 0) + 1
+    return {"model_class": config.get("class_name"), "inputs": inputs, "layers": counts,
+            "refused without trust": refused_in(config)}

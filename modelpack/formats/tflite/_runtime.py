@@ -1,0 +1,121 @@
+"""Running TF Lite with LiteRT's interpreter: batches resized to the rows given, labels from the metadata."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import CorruptFileError, InvalidInputError, first_line
+from ...metadata import Feature, InputSchema, Metadata
+from ...model import Model
+
+
+def open_interpreter(path: Path, threads: int | None = None) -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    with _native_log() as log:
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            interpreter.allocate_tensors()
+        except Exception as exc:  # LiteRT's ValueError/RuntimeError on a broken flatbuffer
+            detail = " ".join(line for line in log.read().splitlines() if not line.startswith("INFO:"))
+            raise CorruptFileError(f"LiteRT cannot load {path.name}: {first_line(exc)} {detail}".strip()) from exc
+    return interpreter
+
+
+@contextlib.contextmanager
+def _native_log() -> Iterator[Any]:
+    """LiteRT's C++ logs go to file descriptor 2 ("INFO: Created TensorFlow Lite XNNPACK delegate"
+    on every load): catch them while the interpreter is built, pass on all but INFO lines, and
+    let the caller read them to explain a failure."""
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            rest = [line for line in captured.read().splitlines() if not line.startswith("INFO:")]
+            if rest:
+                print("\n".join(rest), file=sys.stderr)
+            captured.seek(0)
+
+
+def describe_interpreter(interpreter: Any) -> dict[str, Any]:
+    def text(detail: dict[str, Any]) -> dict[str, Any]:
+        shape = detail.get("shape_signature", detail["shape"])
+        dims = ", ".join("N" if d < 0 else str(d) for d in shape)
+        return {"name": detail["name"], "type": f"tensor({np.dtype(detail['dtype']).name})[{dims}]"}
+
+    return {"producer": "TF Lite flatbuffer", "inputs": [text(d) for d in interpreter.get_input_details()],
+            "outputs": [text(d) for d in interpreter.get_output_details()],
+            "signatures": list(interpreter.get_signature_list())}
+
+
+class TfliteModel(Model):
+    """One input tensor, one output: labels and probabilities for classifiers, values otherwise."""
+
+    def __init__(self, interpreter: Any, metadata: Metadata | None, path: Path) -> None:
+        self._interpreter = interpreter
+        inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise CorruptFileError(f"{path.name} has {len(inputs)} inputs and {len(outputs)} outputs; modelpack "
+                                   "runs TF Lite models with one of each")
+        self._input, self._output = inputs[0], outputs[0]
+        self._lock = threading.Lock()  # an interpreter's tensors are its own: one call at a time
+        if metadata is None:
+            metadata = _describe(self._input, path)
+        self._kind = metadata.extra.get("network_output", "values")
+        self._classes = np.asarray(metadata.classes) if metadata.classes is not None else None
+        capabilities = {"predict"} | ({"predict_proba"} if self._classes is not None else set())
+        super().__init__(format="tflite", path=path, metadata=metadata, capabilities=capabilities)
+        self.tolerance, self.arithmetic = (1e-5, 1e-6), "LiteRT computes in float32"
+
+    @property
+    def native(self) -> Any:
+        return self._interpreter
+
+    def _scores(self, X: Any) -> np.ndarray:
+        X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=self._input["dtype"])
+        expected = self._input.get("shape_signature", self._input["shape"])
+        if X.ndim != len(expected) or any(e > 0 and e != g for e, g in zip(expected[1:], X.shape[1:])):
+            dims = ", ".join("N" if d < 0 else str(d) for d in expected)
+            raise InvalidInputError(f"the model takes arrays of shape [{dims}], got one of shape {list(X.shape)}")
+        with self._lock:
+            if tuple(self._input["shape"]) != X.shape:
+                self._interpreter.resize_tensor_input(self._input["index"], list(X.shape))
+                self._interpreter.allocate_tensors()
+                self._input = self._interpreter.get_input_details()[0]
+                self._output = self._interpreter.get_output_details()[0]
+            self._interpreter.set_tensor(self._input["index"], X)
+            self._interpreter.invoke()
+            return np.array(self._interpreter.get_tensor(self._output["index"]))
+
+    def _predict_proba(self, X: Any) -> np.ndarray:
+        p = self._scores(X).astype(np.float64)
+        return np.hstack([1 - p, p]) if self._kind == "sigmoid" else p
+
+    def _predict(self, X: Any) -> np.ndarray:
+        if self._classes is not None:
+            return self._classes[np.argmax(self._predict_proba(X), axis=1)]
+        out = self._scores(X)
+        return out.reshape(len(out)) if out.ndim == 2 and out.shape[1] == 1 else out
+
+
+def _describe(detail: dict[str, Any], path: Path) -> Metadata:
+    shape = detail.get("shape_signature", detail["shape"])
+    schema = None
+    if len(shape) == 2 and shape[1] > 0:
+        schema = InputSchema(tuple(Feature(f"x{i + 1}", "float32") for i in range(int(shape[1]))), "array")
+    return Metadata(format="tflite", task="unknown", model_type=f"TF Lite model ({path.name})", input_schema=schema)

@@ -1,0 +1,173 @@
+"""Keras networks: saved natively, loaded safely, converted to ONNX and TF Lite with the same check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import modelpack
+from modelpack.errors import InvalidInputError, UntrustedContentError
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("ai_edge_litert")
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(400, 4)).astype("float32")
+Y3 = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.8)
+
+
+def _fit(model, y, loss):
+    model.compile("adam", loss)
+    model.fit(X, y, epochs=4, verbose=0, batch_size=64)
+    return model
+
+
+@pytest.fixture(scope="module")
+def networks():
+    keras.utils.set_random_seed(0)
+    softmax = _fit(keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"),
+                                     keras.layers.Dense(3, activation="softmax")]), Y3, "sparse_categorical_crossentropy")
+    sigmoid = _fit(keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                                     keras.layers.Dense(1, activation="sigmoid")]), (X[:, 0] > 0).astype(int),
+                   "binary_crossentropy")
+    inputs = keras.Input((4,))
+    regressor = _fit(keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(8, activation="tanh")(inputs))),
+                     X[:, 0] * 2 + X[:, 3], "mse")
+    return {"softmax": softmax, "sigmoid": sigmoid, "regressor": regressor}
+
+
+def test_a_classifier_keeps_its_labels_through_save_load_and_verify(tmp_path, networks):
+    path = tmp_path / "m.keras"
+    metadata = modelpack.save(networks["softmax"], path, sample=X[:50], classes=["low", "mid", "high"])
+    assert metadata.task == "classifier" and metadata.classes == ["low", "mid", "high"]
+    assert metadata.versions["keras"] == keras.__version__ and "tensorflow" in metadata.versions
+    loaded = modelpack.load(path)
+    expected = np.array(["low", "mid", "high"], dtype=object)[np.argmax(networks["softmax"].predict(X, verbose=0), 1)]
+    assert list(loaded.predict(X)) == list(expected)
+    np.testing.assert_allclose(loaded.predict_proba(X), networks["softmax"].predict(X, verbose=0), rtol=1e-6)
+    assert list(loaded.classes_) == ["low", "mid", "high"]
+    assert modelpack.verify(loaded).passed
+    with zipfile.ZipFile(path) as zf:  # Keras' own members are untouched; modelpack's rides along
+        assert {"config.json", "model.weights.h5", "metadata.json", "modelpack.json"} <= set(zf.namelist())
+    assert keras.saving.load_model(path).count_params() == networks["softmax"].count_params()
+
+
+@pytest.mark.parametrize("kind", ["softmax", "sigmoid", "regressor"])
+@pytest.mark.parametrize("target", ["onnx", "tflite"])
+def test_conversions_are_checked_like_every_other(tmp_path, networks, kind, target):
+    src = tmp_path / "m.keras"
+    classes = {"softmax": ["a", "b", "c"], "sigmoid": [False, True], "regressor": None}[kind]
+    modelpack.save(networks[kind], src, sample=X[:20], classes=classes)
+    result = modelpack.convert(src, tmp_path / f"m.{target}", data=X)
+    assert result.passed, result.report.to_dict()
+    assert result.report.rows == len(X) and result.report.tolerance_reason.endswith("float32")
+    methods = {c.method for c in result.report.comparisons}
+    assert methods == ({"predict"} if kind == "regressor" else {"predict", "predict_proba"})
+    converted = modelpack.load(tmp_path / f"m.{target}")
+    assert modelpack.verify(converted).passed  # the checked rows travel in the converted file
+    if kind == "sigmoid":
+        assert converted.predict_proba(X[:3]).shape == (3, 2)
+        assert set(converted.predict(X)) <= {False, True}
+
+
+def test_the_onnx_export_answers_with_labels_in_any_runtime(tmp_path, networks):
+    import onnxruntime as ort
+
+    modelpack.save(networks["softmax"], tmp_path / "m.keras", sample=X[:20], classes=["low", "mid", "high"])
+    modelpack.convert(tmp_path / "m.keras", tmp_path / "m.onnx", data=X)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    label, probabilities = session.run(None, {session.get_inputs()[0].name: X[:10]})
+    assert [o.name for o in session.get_outputs()][0] == "label"
+    assert list(label) == list(modelpack.load(tmp_path / "m.keras").predict(X[:10]))
+    np.testing.assert_allclose(probabilities, networks["softmax"].predict(X[:10], verbose=0), atol=1e-6)
+
+
+def test_cli_converts_to_tflite_and_predicts_with_litert_alone(tmp_path, networks):
+    modelpack.save(networks["softmax"], tmp_path / "m.keras", sample=X[:20], classes=["low", "mid", "high"])
+    np.save(tmp_path / "rows.npy", X[:30])
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-m", "modelpack", "convert", str(tmp_path / "m.keras"), "-o",
+                           str(tmp_path / "m.tflite"), "--data", str(tmp_path / "rows.npy")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and "passed" in done.stdout, done.stdout + done.stderr
+    code = ("import sys, modelpack; m = modelpack.load(sys.argv[1]); import numpy as np; "
+            "print(list(m.predict(np.load(sys.argv[2])))); "
+            "print(sorted(x for x in ('tensorflow', 'keras') if x in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.tflite"), str(tmp_path / "rows.npy")],
+                          capture_output=True, text=True)
+    labels, imported = done.stdout.strip().splitlines()
+    assert eval(labels) == list(modelpack.load(tmp_path / "m.keras").predict(X[:30]))
+    assert imported == "[]"  # LiteRT runs it: TensorFlow is for writing only
+    assert "XNNPACK" not in done.stderr  # LiteRT's INFO chatter is not passed on
+
+
+def test_info_reads_a_keras_file_without_importing_keras(tmp_path, networks):
+    modelpack.save(networks["softmax"], tmp_path / "m.keras", sample=X[:20])
+    code = ("import sys, modelpack; i = modelpack.describe(sys.argv[1]); "
+            "print(i.model_type, i.details['layers'], i.details['inputs'][0]['type']); "
+            "print(sorted(x for x in ('tensorflow', 'keras', 'jax', 'torch') if x in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.keras")], capture_output=True, text=True)
+    described, imported = done.stdout.strip().splitlines()
+    assert described == "keras.Sequential {'Dense': 2} tensor(float32)[N, 4]"
+    assert imported == "[]"
+
+
+def _lambda_network():
+    inputs = keras.Input((4,))
+    doubled = keras.layers.Lambda(lambda t: t * 2, name="doubling")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1)(doubled))
+
+
+def test_a_lambda_layer_is_refused_unless_trusted(tmp_path):
+    path = tmp_path / "lambda.keras"
+    network = _lambda_network()
+    network.save(path)  # a file as a stranger would send it: Python bytecode inside
+    with pytest.raises(UntrustedContentError) as err:
+        modelpack.load(path)
+    assert "Lambda layer (Python code: doubling)" in str(err.value) and "trust=True" in str(err.value)
+    assert "Lambda" in str(modelpack.describe(path).details["refused without trust"])
+    trusted = modelpack.load(path, trust=True)
+    np.testing.assert_allclose(trusted.predict(X[:5]), network.predict(X[:5], verbose=0).ravel(), rtol=1e-6)
+
+
+def test_a_legacy_h5_lambda_layer_is_refused_before_keras_reads_it(tmp_path):
+    path = tmp_path / "lambda.h5"
+    _lambda_network().save(path)
+    with pytest.raises(UntrustedContentError) as err:
+        modelpack.load(path)
+    assert "Lambda layer" in str(err.value)
+
+
+def test_a_class_from_outside_keras_is_refused_naming_it(tmp_path):
+    @keras.saving.register_keras_serializable(package="Strangers")
+    class Shout(keras.layers.Layer):
+        def call(self, x):
+            return x * 3
+
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(1)(Shout()(inputs)))
+    network.save(tmp_path / "custom.keras")
+    with pytest.raises(UntrustedContentError) as err:
+        modelpack.load(tmp_path / "custom.keras")
+    assert "Shout" in str(err.value)
+    assert modelpack.load(tmp_path / "custom.keras", trust=True).predict(X[:2]).shape == (2,)
+
+
+def test_bad_input_is_one_line(tmp_path, networks):
+    with pytest.raises(InvalidInputError, match="classes names 2 labels, but the network's last layer has 3"):
+        modelpack.save(networks["softmax"], tmp_path / "m.keras", classes=["a", "b"])
+    assert not (tmp_path / "m.keras").exists()
+    modelpack.save(networks["softmax"], tmp_path / "m.keras", sample=X[:10])
+    modelpack.convert(tmp_path / "m.keras", tmp_path / "m.tflite", data=X[:50])
+    with pytest.raises(InvalidInputError, match=r"expects 4 features per row, got an input of shape \(3, 5\)"):
+        modelpack.load(tmp_path / "m.tflite").predict(np.zeros((3, 5), dtype=np.float32))
+    with pytest.raises(modelpack.UnsupportedModelError, match="TF Lite files are written from Keras networks"):
+        from sklearn.linear_model import LinearRegression
+
+        modelpack.save(LinearRegression().fit(X, X[:, 0]), tmp_path / "lr.tflite")
+    assert not (tmp_path / "lr.tflite").exists()
