@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,8 @@ class JoblibFormat(ObjectFormat):
         self.reject_options(options, ("compress",))
         import joblib
 
-        joblib.dump(model, path, compress=compress)
+        with _pristine_pickler():
+            joblib.dump(model, path, compress=compress)
         return metadata.replace(extra={**metadata.extra, "compress": compress})
 
     def audit(self, path: Path, max_memory: int | str | None = None) -> Audit:
@@ -56,6 +60,39 @@ class JoblibFormat(ObjectFormat):
                 return load_stream(stream, path.name, budget, trust=trust or (), joblib=True)
 
         return self.wrap(self.unpickle(path, restricted), path, metadata)
+
+
+_dumping = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pristine_pickler() -> Iterator[None]:
+    """joblib pickles with Python's pure-Python Pickler, whose dispatch table is one shared dict.
+
+    Importing dill (TensorFlow and sklearn2pmml do) rewrites that table in place, and joblib,
+    imported after it, copies the rewritten table: it then writes a ``type`` (a ``slice`` in a
+    ColumnTransformer) through dill's reducers: the file needs dill to
+    load, and modelpack's loader refuses ``dill._dill._load_type``. While modelpack dumps, the
+    table is Python's own, taken from a fresh copy of the pickle module.
+    """
+    from joblib.numpy_pickle import NumpyPickler
+
+    with _dumping:
+        saved = NumpyPickler.dispatch
+        NumpyPickler.dispatch = _pristine_dispatch()
+        try:
+            yield
+        finally:
+            NumpyPickler.dispatch = saved
+
+
+@functools.cache
+def _pristine_dispatch() -> dict[Any, Any]:
+    spec = importlib.util.find_spec("pickle")
+    assert spec is not None and spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    return dict(fresh._Pickler.dispatch)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

@@ -16,6 +16,12 @@ from ._vm import Machine
 
 TRUST_HINT = "load it with trust=True (CLI: --trust) only if you made this file or checked its origin"
 JOBLIB_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
+#: joblib pickles a builtin type as ``dill._dill._load_type("slice")`` when dill was imported in
+#: the writing process (TensorFlow and sklearn2pmml import it): read as the builtin it names,
+#: through the same table, without dill.
+DILL_LOAD_TYPE = ("dill._dill", "_load_type")
+DILL_BUILTINS = frozenset({"slice", "range", "complex", "bytes", "bytearray", "frozenset", "set", "list", "tuple",
+                           "dict", "int", "float", "str", "bool", "object"})
 
 
 class Token:
@@ -61,6 +67,8 @@ class LoadPolicy:
     def resolve(self, machine: Machine, module: str, name: str) -> Any:
         if (module, name) == JOBLIB_WRAPPER:
             return self._joblib_wrapper(machine)
+        if (module, name) == DILL_LOAD_TYPE:
+            return Token(module, name, Entry(call=lambda vm, f, args: self._dill_type(vm, args)), None)
         if f"{module}.{name}" in self.trusted:
             return _import_or_refuse(machine, module, name)
         entry = entry_for(module, name)
@@ -73,6 +81,12 @@ class LoadPolicy:
             self._values[id(obj)] = (module, name, entry)
             return obj
         return Token(module, name, entry, obj)
+
+    def _dill_type(self, machine: Machine, args: tuple[Any, ...]) -> Any:
+        if len(args) == 1 and isinstance(args[0], str) and args[0] in DILL_BUILTINS:
+            return self.resolve(machine, "builtins", args[0])
+        raise self._refuse(machine, *DILL_LOAD_TYPE, f"names {args[0] if args else 'nothing'!r}, not a builtin "
+                                                     "type modelpack reads")
 
     def _joblib_wrapper(self, machine: Machine) -> Any:
         if not self.joblib:
@@ -443,7 +457,7 @@ class AuditPolicy(LoadPolicy):
         dotted = f"{module}.{name}"
         self.seen.append(dotted)
         entry = entry_for(module, name)
-        if (module, name) == JOBLIB_WRAPPER or (entry is not None and entry.audit_real):
+        if (module, name) in (JOBLIB_WRAPPER, DILL_LOAD_TYPE) or (entry is not None and entry.audit_real):
             try:
                 return super().resolve(machine, module, name)
             except UntrustedContentError as exc:
