@@ -49,6 +49,8 @@ class Format(ABC):
     dependencies: ClassVar[tuple[str, ...]] = ()
     #: True when the file holds the Python object itself, so it can be converted to any format.
     holds_python_object: ClassVar[bool] = False
+    #: What the format writes from: fitted scikit-learn-style estimators, Keras networks, or both.
+    writes: ClassVar[frozenset[str]] = frozenset({"estimators"})
     #: Detection order when content is sniffed: lower goes first (specific before generic).
     sniff_priority: ClassVar[int] = 50
 
@@ -134,6 +136,11 @@ def get_format(name: str) -> Format:
         raise UnknownFormatError(f"unknown format {name!r}; pick one of {', '.join(sorted(eps))}")
     cls = eps[name].load()
     return cls()
+
+
+def formats_that_write(kind: str) -> list[str]:
+    """Names of the formats that write ``kind`` ("estimators" or "networks")."""
+    return [f.name for f in all_formats() if kind in f.writes]
 
 
 def format_names() -> list[str]:

@@ -109,7 +109,11 @@ def trained(request: pytest.FixtureRequest) -> Trained:
     return models()[request.param]
 
 
-@pytest.fixture(params=modelpack.format_names())
+#: The formats the generic tests write scikit-learn estimators to (keras and tflite write networks).
+ESTIMATOR_FORMATS = modelpack.registry.formats_that_write("estimators")
+
+
+@pytest.fixture(params=ESTIMATOR_FORMATS)
 def format_name(request: pytest.FixtureRequest) -> str:
     return request.param
 

@@ -26,6 +26,7 @@ class KerasFormat(Format):
     extensions = (".keras", ".h5", ".hdf5")
     requires = "keras"
     dependencies = ("keras",)
+    writes = frozenset({"networks"})
     sniff_priority = 25  # before skops, which takes any zip
 
     def sniff(self, head: bytes) -> bool:

@@ -26,6 +26,7 @@ class OnnxFormat(Format):
     extensions = (".onnx",)
     requires = "onnx"
     dependencies = ("onnxruntime",)
+    writes = frozenset({"estimators", "networks"})
     sniff_priority = 20
 
     def sniff(self, head: bytes) -> bool:

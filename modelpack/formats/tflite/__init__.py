@@ -22,6 +22,7 @@ class TfliteFormat(Format):
     extensions = (".tflite",)
     requires = "tflite"
     dependencies = ("ai_edge_litert",)
+    writes = frozenset({"networks"})
     sniff_priority = 20
 
     def sniff(self, head: bytes) -> bool:
