@@ -154,3 +154,33 @@ def _publish(temps: list[Path], paths: list[Path], overwrite: bool) -> None:
         pending.unlink()
         raise
     os.replace(pending, sidecar)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path, overwrite: bool = False) -> Iterator[Path]:
+    """A folder of output files (a Spark or Dask job's), published whole or not at all.
+
+    The caller writes into a temporary folder beside ``path`` (which must not exist yet: the
+    engines create it); on success it is renamed to ``path``, replacing an existing folder only
+    with ``overwrite``. On failure it is removed, so nothing is left under ``path``.
+    """
+    import shutil
+
+    path = Path(path)
+    refuse_overwrite(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{_token()}.part")
+    try:
+        yield temp
+        with _folder_lock(path.parent):
+            refuse_overwrite(path, overwrite)
+            if path.exists():
+                old = path.with_name(f".{path.name}.{_token()}.old")
+                os.rename(path, old)
+                os.rename(temp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(temp, path)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)

@@ -173,3 +173,10 @@ def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba
     return rows
 
 
+
+
+def parquet_rows(folder: Path) -> int:
+    """Rows written under ``folder`` by an engine, from the Parquet footers (no data read)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(Path(folder).rglob("*.parquet")))
