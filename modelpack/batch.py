@@ -157,6 +157,8 @@ def _prefetched(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 
 def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba: bool, batch_size: int,
            on_batch: Callable[[int], None] | None) -> int:
+    if Path(data).is_dir():
+        return _score_images(model, Path(data), sink, proba, batch_size, on_batch)
     rows = 0
     for batch in _prefetched(iter_batches(data, batch_size, schema)):
         n = n_rows(batch)
@@ -173,6 +175,22 @@ def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba
     return rows
 
 
+
+
+def _score_images(model: Model, folder: Path, sink: _Sink, proba: bool, batch_size: int,
+                  on_batch: Callable[[int], None] | None) -> int:
+    """A folder of images, prepared by the model's recorded recipe: one row per image, named."""
+    from .images import iter_image_batches, preprocess_of
+
+    rows = 0
+    for pixels, names in iter_image_batches(folder, preprocess_of(model.metadata), min(batch_size, 256)):
+        frame = predictions_frame(model, pixels, proba)
+        frame.insert(0, "file", names)
+        sink.write(frame)
+        rows += len(names)
+        if on_batch is not None:
+            on_batch(len(names))
+    return rows
 
 
 def parquet_rows(folder: Path) -> int:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .check import EquivalenceReport, check
 from .core import load, save
 from .data import conform, read_data, synthesize
@@ -38,6 +40,11 @@ def check_data(model: Model, data: PathLike | Any | None, limit: int = CHECK_ROW
     rows recorded in its metadata, else rows synthesized from its input schema."""
     schema = model.metadata.input_schema
     if data is not None:
+        if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
+            from .images import iter_image_batches, preprocess_of
+
+            batches = [pixels for pixels, _ in iter_image_batches(Path(data), preprocess_of(model.metadata), 256)]
+            return np.concatenate(batches)[:limit], f"images in {Path(data).name}"
         if isinstance(data, (str, os.PathLike)):
             name = Path(data).name
             return conform(read_data(Path(data), limit, schema), schema, name), f"data file {name}"

@@ -23,6 +23,7 @@ def save(
     sample: Any = None,
     overwrite: bool = False,
     classes: list[Any] | None = None,
+    preprocess: dict[str, Any] | None = None,
     **options: Any,
 ) -> Metadata:
     """Write a fitted model to ``path`` in the format its extension (or ``format``) names.
@@ -38,6 +39,10 @@ def save(
         classes: for a Keras classifier, the labels of its outputs in order (default 0..k-1 for
             a softmax head, 0/1 for a single sigmoid); they travel in the metadata and name the
             outputs of every export.
+        preprocess: for a network that takes images, how pixels become its input
+            (``{"size": [64, 64], "mode": "RGB", "scale": 1/255, "mean": [...], "std": [...]}``, see
+            :class:`modelpack.images.Preprocess`); recorded in the metadata so that predicting
+            on a folder of images, converting with one, and ``serve``'s uploads prepare pixels alike.
         **options: format options, e.g. ``compress=3`` (joblib), ``precision="double"`` (onnx).
 
     Returns:
@@ -49,8 +54,11 @@ def save(
     path = Path(path)
     fmt = format_for_save(path, format)
     fmt.ensure_available()
+    if preprocess is None and isinstance(model, Model):  # a conversion keeps the source's recipe
+        preprocess = model.metadata.extra.get("preprocess")
     estimator, sample = _unwrap(model, sample, classes)
-    metadata = build_metadata(estimator, fmt.name, sample)
+    extra = {"preprocess": _recipe(preprocess)} if preprocess is not None else None
+    metadata = build_metadata(estimator, fmt.name, sample, extra=extra)
     inside = fmt.stores_metadata_inside()
     targets = [path] if inside else [path, sidecar_path(path)]
     with atomic_paths(*targets, overwrite=overwrite) as temps:
@@ -59,6 +67,12 @@ def save(
             metadata = metadata.replace(sha256=sha256_of(temps[0]))
             temps[1].write_text(metadata.to_json(), encoding="utf-8")
     return metadata
+
+
+def _recipe(preprocess: Any) -> dict[str, Any]:
+    from .images import Preprocess
+
+    return (preprocess if isinstance(preprocess, Preprocess) else Preprocess.from_dict(preprocess)).to_dict()
 
 
 def _unwrap(model: Any, sample: Any, classes: list[Any] | None = None) -> tuple[Any, Any]:

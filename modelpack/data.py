@@ -109,6 +109,8 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
     """Select and type ``data``'s columns as the model's schema says, or explain what does not fit."""
     if schema is None:
         return data
+    if schema.kind == "tensor":
+        return _tensor(data, schema, source)
     if not hasattr(data, "columns"):
         arr = np.asarray(data)
         if arr.ndim == 1 and arr.shape[0] == schema.n_features:  # one row
@@ -214,9 +216,33 @@ def _frame(arr: np.ndarray, schema: InputSchema) -> Any:
     return conform(pd.DataFrame(arr, columns=schema.names), schema)
 
 
+def _tensor(data: Any, schema: InputSchema, source: str) -> Any:
+    """Examples of the recorded shape (one without its batch axis is taken as a batch of one)."""
+    shape = schema.shape or ()
+    wanted = "[N, " + ", ".join(map(str, shape)) + "]"
+    if hasattr(data, "columns"):
+        raise InvalidInputError(f"{source}: the model takes tensors of shape {wanted}, which a table cannot hold; "
+                                "pass a NumPy array (.npy), or a folder of images for a model saved with preprocess=")
+    try:
+        arr = np.asarray(data, dtype=_numpy_dtype_of(schema.features[0].dtype))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{source} cannot be read as numbers: {exc}") from exc
+    if arr.shape == shape:
+        arr = arr[np.newaxis]
+    if arr.shape[1:] != shape:
+        raise InvalidInputError(f"{source}: the model takes tensors of shape {wanted}, got {list(arr.shape)}")
+    return arr
+
+
+def _numpy_dtype_of(kind: str) -> Any:
+    return object if kind == STRING else np.dtype(kind)
+
+
 def synthesize(schema: InputSchema, n: int = 100, seed: int = 0) -> Any:
     """Rows drawn from the schema alone, for checks when no data and no sample rows exist."""
     rng = np.random.default_rng(seed)
+    if schema.kind == "tensor":
+        return rng.normal(size=(n, *(schema.shape or ()))).astype(_numpy_dtype_of(schema.features[0].dtype))
     columns: dict[str, Any] = {}
     for f in schema.features:
         if f.dtype == STRING:

@@ -41,10 +41,12 @@ class Feature:
 
 @dataclass(frozen=True)
 class InputSchema:
-    """What a model takes: a DataFrame with named columns, or a 2-D array."""
+    """What a model takes: a DataFrame with named columns, a 2-D array, or tensors of one shape
+    (``kind="tensor"``: images, sequences; ``shape`` is one example's, without the batch axis)."""
 
     features: tuple[Feature, ...]
-    kind: str = "array"  # "array" or "dataframe"
+    kind: str = "array"  # "array", "dataframe" or "tensor"
+    shape: tuple[int, ...] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -68,6 +70,8 @@ class InputSchema:
             )
             return cls(features, "dataframe")
         arr = np.asarray(X)
+        if arr.ndim > 2:
+            return cls((Feature("input", _kind_of(arr.dtype)),), "tensor", tuple(int(d) for d in arr.shape[1:]))
         if arr.ndim != 2:
             raise ValueError(f"expected 2-D input, got an array of shape {arr.shape}")
         kind = _kind_of(arr.dtype)
@@ -91,6 +95,7 @@ class InputSchema:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
+            **({"shape": list(self.shape)} if self.shape is not None else {}),
             "features": [
                 {"name": f.name, "dtype": f.dtype}
                 | ({"categories": to_jsonable(list(f.categories))} if f.categories else {})
@@ -106,6 +111,7 @@ class InputSchema:
                 for f in d["features"]
             ),
             d.get("kind", "array"),
+            tuple(int(v) for v in d["shape"]) if d.get("shape") is not None else None,
         )
 
     def with_categories(self, learned: Mapping[str, tuple[Any, ...]]) -> InputSchema:
@@ -183,6 +189,8 @@ class Sample:
 
 def rows_to_input(rows: Sequence[Sequence[Any]], schema: InputSchema) -> Any:
     """Turn JSON rows back into what the model was trained on, with the recorded dtypes."""
+    if schema.kind == "tensor":
+        return np.asarray(rows, dtype=_numpy_dtype(schema.features[0].dtype)).reshape(len(rows), *(schema.shape or ()))
     columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in schema.features]
     if schema.kind == "dataframe":
         import pandas as pd
@@ -372,10 +380,17 @@ def _estimators_in(model: Any) -> list[Any]:
     return found
 
 
+#: Numbers a tensor sample may record (20 rows of 16×16×3 images; one 224×224×3 image).
+SAMPLE_VALUES = 200_000
+
+
 def sample_rows(X: Any, n: int = SAMPLE_ROWS) -> Any:
     if hasattr(X, "iloc"):
         return X.iloc[:n]
-    return np.asarray(X)[:n]
+    arr = np.asarray(X)
+    if arr.ndim > 2:  # tensors: as many examples as fit the budget, at least one
+        n = max(1, min(n, SAMPLE_VALUES // max(1, int(np.prod(arr.shape[1:])))))
+    return arr[:n]
 
 
 def to_rows(X: Any) -> list[list[Any]]:

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-DATA_PATH = click.Path(exists=True, dir_okay=False)
+#: A data file, or a folder of images for a model saved with an image recipe (preprocess=).
+DATA_PATH = click.Path(exists=True)
 
 
 def tolerances(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -15,8 +15,8 @@ from ._options import trust
 @click.command("predict")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", required=True, metavar="PATH",
-              help="CSV, Parquet, JSON lines, .npy or .npz rows to score; with --engine, Parquet or CSV files "
-                   "(a folder or a glob such as 'events/*.parquet').")
+              help="CSV, Parquet, JSON lines, .npy or .npz rows to score, or a folder of images (for a model saved "
+                   "with preprocess=); with --engine, Parquet or CSV files (a folder or a glob).")
 @click.option("-o", "--output", help="Where to write (.csv, .parquet, .jsonl; default: CSV on stdout). With "
               "--engine: a folder of Parquet files, the input's columns beside the outputs.")
 @click.option("--proba", is_flag=True, help="Add one proba_<class> column per class.")
@@ -41,8 +41,8 @@ def command(file: str, data: str, output: str | None, proba: bool, batch_size: i
     if engine != "local":
         _on_cluster(file, data, output, proba, force, engine, master, scheduler, workers, trust, max_memory)
         return
-    if not Path(data).is_file():
-        raise click.BadParameter(f"{data}: no such file", param_hint="'--data'")
+    if not Path(data).exists():
+        raise click.BadParameter(f"{data}: no such file or folder", param_hint="'--data'")
     # the reader thread parses the next batch while the model scores this one
     model = load_cooperative(file, trust=trust, max_memory=max_memory)
     if output is None or not sys.stderr.isatty():

@@ -1,0 +1,112 @@
+"""Images end to end: the recipe recorded with the model prepares pixels for every format."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelpack
+from modelpack.errors import InvalidInputError
+
+pytest.importorskip("keras")
+pytest.importorskip("PIL")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    sys.path.insert(0, str(ROOT / "examples" / "image-classifier"))
+    try:
+        import train
+    finally:
+        sys.path.pop(0)
+    folder = tmp_path_factory.mktemp("images")
+    paths = train.main(folder)
+    return folder, paths, train
+
+
+def test_the_example_trains_converts_and_every_format_labels_new_images_alike(trained):
+    folder, paths, train = trained
+    expected = [name.split("-")[1].removesuffix(".png") for name in sorted(p.name for p in (folder / "new").iterdir())]
+    outputs = {}
+    for fmt, path in paths.items():
+        done = subprocess.run([sys.executable, "-m", "modelpack", "predict", str(path), "--data", str(folder / "new")],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-1500:]
+        lines = done.stdout.strip().splitlines()
+        assert lines[0] == "file,prediction"
+        outputs[fmt] = [line.split(",") for line in lines[1:]]
+    assert outputs["keras"] == outputs["onnx"] == outputs["tflite"]
+    names = [row[0] for row in outputs["onnx"]]
+    assert names == sorted(p.name for p in (folder / "new").iterdir())
+    accuracy = np.mean([row[1] == want for row, want in zip(outputs["onnx"], expected)])
+    assert accuracy >= 0.9  # the colours are easy: a network that learned nothing scores 1/3
+
+
+def test_the_recipe_travels_inside_the_files(trained):
+    _, paths, _ = trained
+    for path in (paths["keras"], paths["onnx"], paths["tflite"]):
+        recipe = modelpack.load(path).metadata.extra["preprocess"]
+        assert recipe["size"] == [16, 16] and recipe["layout"] == "NHWC" and recipe["mode"] == "RGB"
+        assert modelpack.verify(modelpack.load(path)).passed  # the recorded sample is tensors
+
+
+def test_bad_images_are_one_line_naming_the_file(trained, tmp_path):
+    from PIL import Image
+
+    _, paths, _ = trained
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a-notes.png").write_text("not an image")
+    done = subprocess.run([sys.executable, "-m", "modelpack", "predict", str(paths["onnx"]), "--data", str(bad)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.startswith("Error: a-notes.png is not an image modelpack can read")
+    assert "Traceback" not in done.stderr
+
+    big = tmp_path / "big"
+    big.mkdir()
+    Image.new("RGB", (20, 16)).save(big / "wide.png")
+    with pytest.raises(InvalidInputError, match="wide.png is 20×16; the model takes 16×16 images"):
+        modelpack.convert(paths["keras"], tmp_path / "x.onnx", data=big)
+    assert not (tmp_path / "x.onnx").exists()
+
+    bomb = tmp_path / "bomb"
+    bomb.mkdir()
+    (bomb / "huge.png").write_bytes(_png_header(100_000, 100_000))  # 10 gigapixels, 70 bytes
+    with pytest.raises(InvalidInputError, match="huge.png is over the 50,000,000 pixels modelpack decodes"):
+        modelpack.convert(paths["keras"], tmp_path / "y.onnx", data=bomb)
+
+
+def test_a_folder_needs_a_recipe(tmp_path, trained):
+    folder, _, _ = trained
+    from sklearn.linear_model import LogisticRegression
+
+    from modelpack.batch import predict_file
+
+    modelpack.save(LogisticRegression().fit(np.eye(4), [0, 1, 0, 1]), tmp_path / "m.joblib")
+    with pytest.raises(InvalidInputError, match="records no preprocessing; save it with preprocess="):
+        predict_file(modelpack.load(tmp_path / "m.joblib"), folder / "new")
+
+
+def test_tensor_input_contract(trained):
+    _, paths, _ = trained
+    model = modelpack.load(paths["onnx"])
+    with pytest.raises(InvalidInputError, match=r"takes tensors of shape \[N, 16, 16, 3\], got \[2, 16, 16\]"):
+        model.predict(np.zeros((2, 16, 16), dtype=np.float32))
+    one = model.predict(np.zeros((16, 16, 3), dtype=np.float32))  # one image without its batch axis
+    assert one.shape == (1,)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
