@@ -46,7 +46,8 @@ class ShippedModel:
         self.data = path.read_bytes()
         side = sidecar_path(path)
         self.sidecar = side.read_bytes() if side.exists() else None
-        self.sha256 = hashlib.sha256(self.data).hexdigest()
+        # the key of the worker's cache: the payload and the metadata it is checked against
+        self.sha256 = hashlib.sha256(self.data + (self.sidecar or b"")).hexdigest()
         self.trust = trust
         self.max_memory = max_memory
         model = load(path, trust=trust, max_memory=max_memory)  # on the driver: refuse early, learn the outputs

@@ -12,6 +12,7 @@ in the file, then scores each partition through the same typed-input contract as
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,10 @@ def _scattered(shipped: ShippedModel) -> Any:
         from distributed import get_client
     except ImportError:
         return shipped
+    import dask
+
+    if dask.config.get("scheduler", None) not in (None, "dask.distributed", "distributed"):
+        return shipped  # the caller chose a local scheduler although a client exists
     try:
         client = get_client()
     except ValueError:  # no client: the local scheduler runs the tasks in this process
@@ -73,7 +78,8 @@ def _score_partition(partition: Any, shipped: ShippedModel, proba: bool, keep_co
 
 def predict_files(model_path: str | os.PathLike[str], data: str, output: str | os.PathLike[str], *,
                   proba: bool = False, trust: bool | list[str] = False, scheduler: str | None = None,
-                  workers: int = 2, overwrite: bool = False, max_memory: int | str | None = None) -> int:
+                  workers: int = 2, overwrite: bool = False, max_memory: int | str | None = None,
+                  quiet: bool = True) -> int:
     """``modelpack predict --engine dask``: Parquet/CSV files in, a folder of Parquet files out.
 
     Without ``scheduler``, a local cluster of ``workers`` processes; the output is written to a
@@ -85,8 +91,10 @@ def predict_files(model_path: str | os.PathLike[str], data: str, output: str | o
     from ._atomic import atomic_folder
     from .batch import parquet_rows
 
+    # the workers' logs (a failed task's traceback) are not the CLI user's: the error reaches them in one line
+    silence = logging.CRITICAL if quiet else logging.WARNING
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None)
+                                                  dashboard_address=None, silence_logs=silence)
     try:
         with Client(scheduler or cluster):
             ddf = dd.read_csv(data, dtype=str) if data.endswith(".csv") else dd.read_parquet(data)

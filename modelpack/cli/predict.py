@@ -63,15 +63,15 @@ def _on_cluster(file: str, data: str, output: str | None, proba: bool, force: bo
                 master: str | None, scheduler: str | None, workers: int, trust: bool, max_memory: int | None) -> None:
     if output is None:
         raise click.UsageError(f"--engine {engine} writes a folder of Parquet files: give it with -o/--output")
+    debug = bool(click.get_current_context().meta.get("modelpack.debug"))
     if engine == "spark":
         from ..spark import predict_files as on_spark
 
-        debug = click.get_current_context().meta.get("modelpack.debug")
         rows = on_spark(file, data, output, proba=proba, trust=trust, master=master, overwrite=force,
                         max_memory=max_memory, log_level="WARN" if debug else "OFF")
     else:
         from ..dask import predict_files as on_dask
 
         rows = on_dask(file, data, output, proba=proba, trust=trust, scheduler=scheduler, workers=workers,
-                       overwrite=force, max_memory=max_memory)
+                       overwrite=force, max_memory=max_memory, quiet=not debug)
     click.echo(f"wrote {rows:,} predictions to {output}/ ({engine})", err=True)

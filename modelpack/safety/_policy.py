@@ -17,11 +17,14 @@ from ._vm import Machine
 TRUST_HINT = "load it with trust=True (CLI: --trust) only if you made this file or checked its origin"
 JOBLIB_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
 #: joblib pickles a builtin type as ``dill._dill._load_type("slice")`` when dill was imported in
-#: the writing process (TensorFlow and sklearn2pmml import it): read as the builtin it names,
+#: the writing process (TensorFlow and sklearn2pmml import it): read as the global it names,
 #: through the same table, without dill.
 DILL_LOAD_TYPE = ("dill._dill", "_load_type")
-DILL_BUILTINS = frozenset({"slice", "range", "complex", "bytes", "bytearray", "frozenset", "set", "list", "tuple",
-                           "dict", "int", "float", "str", "bool", "object"})
+DILL_TYPES = {
+    **{name: ("builtins", name) for name in ("slice", "range", "complex", "bytes", "bytearray", "frozenset", "set",
+                                             "list", "tuple", "dict", "int", "float", "str", "bool", "object")},
+    "PartialType": ("functools", "partial"),  # HistGradientBoosting's categorical preprocessing
+}
 
 
 class Token:
@@ -83,8 +86,8 @@ class LoadPolicy:
         return Token(module, name, entry, obj)
 
     def _dill_type(self, machine: Machine, args: tuple[Any, ...]) -> Any:
-        if len(args) == 1 and isinstance(args[0], str) and args[0] in DILL_BUILTINS:
-            return self.resolve(machine, "builtins", args[0])
+        if len(args) == 1 and isinstance(args[0], str) and args[0] in DILL_TYPES:
+            return self.resolve(machine, *DILL_TYPES[args[0]])  # the same table, the same guards
         raise self._refuse(machine, *DILL_LOAD_TYPE, f"names {args[0] if args else 'nothing'!r}, not a builtin "
                                                      "type modelpack reads")
 
