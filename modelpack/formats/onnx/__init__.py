@@ -5,11 +5,10 @@ Loading and predicting import onnxruntime and numpy only — never scikit-learn.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
-from ...errors import CorruptFileError, MissingDependencyError
+from ...errors import MissingDependencyError
 from ...metadata import Metadata
 from ...registry import Format
 
@@ -89,16 +88,11 @@ class OnnxFormat(Format):
 
 def _metadata_props(path: Path) -> dict[str, str]:
     """metadata_props read with the onnx package when installed (no kernels built), else onnxruntime."""
-    try:
-        import onnx
-    except ImportError:
+    from ._describe import read_proto
+
+    proto = read_proto(path)
+    if proto is None:
         from ._runtime import open_session
 
         return dict(open_session(path).get_modelmeta().custom_metadata_map)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf's DecodeError and friends
-        raise CorruptFileError(f"{path} is not a valid ONNX file: {exc}") from exc
     return {p.key: p.value for p in proto.metadata_props}

@@ -11,11 +11,8 @@ from ...errors import CorruptFileError, first_line
 DOC_LIMIT = 300
 
 
-def describe_graph(path: Path) -> dict[str, Any] | None:
-    """Producer, opsets, inputs and outputs with element types and shapes, and a classifier's labels.
-
-    Needs the ``onnx`` package (it comes with the ``[onnx]`` extra); without it, None.
-    """
+def read_proto(path: Path) -> Any | None:
+    """The ModelProto, parsed by the ``onnx`` package (no kernels built); None without the package."""
     try:
         import onnx
     except ImportError:
@@ -23,9 +20,19 @@ def describe_graph(path: Path) -> dict[str, Any] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            proto = onnx.load(str(path), load_external_data=False)
+            return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends
         raise CorruptFileError(f"{path.name} is not a valid ONNX file: {first_line(exc)}") from exc
+
+
+def describe_graph(path: Path) -> dict[str, Any] | None:
+    """Producer, opsets, inputs and outputs with element types and shapes, and a classifier's labels.
+
+    Needs the ``onnx`` package (it comes with the ``[onnx]`` extra); without it, None.
+    """
+    proto = read_proto(path)
+    if proto is None:
+        return None
     graph = proto.graph
     initializers = {i.name for i in graph.initializer}
     return {

@@ -340,13 +340,10 @@ def _describe_foreign(session: Any, path: Path | None) -> Metadata:
 
 def graph_labels(path: Path) -> list[Any] | None:
     """A classifier's labels as its graph stores them; None without the onnx package."""
-    try:
-        import onnx
-    except ImportError:  # onnxruntime alone: ZipMap's keys still name the columns
-        return None
-    from ._describe import labels_in
+    from ._describe import labels_in, read_proto
 
     try:
-        return labels_in(onnx.load(str(path), load_external_data=False).graph)
-    except Exception:  # onnxruntime read it; a label lookup is not worth failing the load over
+        proto = read_proto(path)
+    except CorruptFileError:  # onnxruntime read it; a label lookup is not worth failing the load over
         return None
+    return labels_in(proto.graph) if proto is not None else None
