@@ -57,8 +57,9 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     import anyio
     import numpy as np
 
+    from ..images import preprocess_of
     from ._openapi import openapi
-    from ._page import form_page
+    from ._page import form_page, image_page
     from ._validate import (
         RequestError,
         columns_from_json,
@@ -72,7 +73,11 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     if schema is None:
         raise ModelpackError(f"{config.path} records no input schema, so requests cannot be validated; "
                              "save it with sample=X (or convert it with --data) first")
-    page = form_page(model.metadata)
+    recipe = preprocess_of(model.metadata)  # a network that takes images: uploads, prepared by its recipe
+    if schema.kind == "tensor" and recipe is None:
+        raise ModelpackError(f"{config.path} takes tensors but records no image recipe; serve takes rows or images "
+                             "(save the model with preprocess=...)")
+    page = image_page(model.metadata) if recipe is not None else form_page(model.metadata)
     limiters: list[Any] = []
 
     def limiter() -> Any:  # created inside the event loop, once
@@ -116,8 +121,11 @@ def create_app(model: Model, config: ServeConfig) -> Any:
             raise RequestError(400, "proba must be true or false")
         return value in ("true", "1")
 
-    async def read_body(request: Request) -> bytes:
-        if request.headers.get("content-type", "application/json").split(";")[0].strip() != "application/json":
+    async def read_body(request: Request, image: bool = False) -> bytes:
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if image and not kind.startswith("image/"):
+            raise RequestError(415, "send the image as image/png, image/jpeg, ... or multipart/form-data (field image)")
+        if not image and kind != "application/json":
             raise RequestError(415, "send the rows as application/json")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > config.max_body:
@@ -160,8 +168,61 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         finally:
             pending -= 1
 
+    def score_image(data: bytes, name: str, proba: bool) -> dict[str, Any]:
+        assert recipe is not None
+        try:
+            pixels = recipe.prepare(data, name)
+        except ModelpackError as exc:  # unreadable, of another size, a decompression bomb
+            raise RequestError(422, first_line(exc)) from exc
+        batch = pixels[np.newaxis]
+        try:
+            body: dict[str, Any] = {"predictions": model.predict(batch)}
+            if proba:
+                if not hasattr(model, "predict_proba"):
+                    raise RequestError(400, "this model has no predict_proba; drop ?proba=true")
+                body |= {"probabilities": model.predict_proba(batch), "classes": model.classes_}
+        except ModelpackError as exc:
+            raise RequestError(422, f"the model cannot predict for this image: {first_line(exc)}") from exc
+        return {k: to_jsonable(v) for k, v in body.items()}
+
+    async def read_image(request: Request) -> tuple[bytes, str]:
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            return await read_body(request, image=True), "the uploaded image"
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > config.max_body:
+            raise RequestError(413, f"body of {declared} bytes is over the limit of {config.max_body}")
+        try:
+            async with request.form(max_files=1, max_fields=4, max_part_size=config.max_body) as form:
+                upload = form.get("image")
+                if upload is None or isinstance(upload, str):
+                    raise RequestError(422, "the form has no file in its image field", field="image")
+                data = await upload.read(config.max_body + 1)
+                name = upload.filename or "the uploaded image"
+        except RequestError:
+            raise
+        except Exception as exc:  # python-multipart's and Starlette's refusals of a malformed form
+            raise RequestError(400, f"the form cannot be read: {first_line(exc)}") from exc
+        if len(data) > config.max_body:
+            raise RequestError(413, f"the image is over the limit of {config.max_body} bytes")
+        return data, name
+
+    async def predict_image(request: Request) -> Response:
+        try:
+            if recipe is None:
+                raise RequestError(404, "this model takes rows, not images: POST them to /predict")
+            proba = wants_proba(request)
+            data, name = await read_image(request)
+            return JSONResponse(await off_the_loop(score_image, data, name, proba))
+        except RequestError as exc:
+            return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+        except Exception:
+            log.exception("prediction failed")
+            return JSONResponse({"error": "internal error while predicting; see the server log"}, status_code=500)
+
     async def predict(request: Request) -> Response:
         try:
+            if recipe is not None:
+                raise RequestError(415, "this model takes images: POST one to /predict/image")
             proba = wants_proba(request)
             if request.method == "POST":
                 body = await off_the_loop(score_json, await read_body(request), proba)
@@ -178,6 +239,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     routes = [
         Route("/", lambda request: HTMLResponse(page)),
         Route("/predict", predict, methods=["GET", "POST"]),
+        Route("/predict/image", predict_image, methods=["POST"]),
         Route("/health", lambda request: JSONResponse(health)),
         Route("/metadata", lambda request: JSONResponse(meta)),
         Route("/openapi.json", lambda request: JSONResponse(spec)),

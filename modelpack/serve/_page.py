@@ -78,3 +78,48 @@ label {{ display: block; margin: .4rem 0; }} label span {{ display: inline-block
 <script>{_SCRIPT}</script>
 </body></html>
 """
+
+
+_IMAGE_SCRIPT = """
+const form = document.getElementById("form");
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const out = document.getElementById("prediction");
+  out.dataset.ready = "false";
+  const response = await fetch("predict/image?proba=true", {method: "POST", body: new FormData(form)});
+  const body = await response.json();
+  document.getElementById("error").textContent = response.ok ? "" : body.error;
+  out.textContent = response.ok && body.predictions ? String(body.predictions[0]) : "";
+  document.getElementById("probabilities").textContent = response.ok && body.probabilities
+    ? body.classes.map((c, i) => `${c}: ${body.probabilities[0][i].toFixed(4)}`).join("\\n") : "";
+  out.dataset.ready = "true";
+});
+"""
+
+
+def image_page(metadata: Metadata) -> str:
+    """A file picker for a network that takes images; the server prepares them by the model's recipe."""
+    recipe = metadata.extra.get("preprocess") or {}
+    size = "×".join(str(v) for v in recipe.get("size", []))
+    title = html.escape(metadata.model_type.rsplit(".", 1)[-1])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · modelpack</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; }}
+#prediction {{ font-size: 1.4rem; font-weight: bold; }} #error {{ color: #b00; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+<p>A {html.escape(metadata.task)} of {html.escape(size)} {html.escape(str(recipe.get("mode", "")))} images, served by
+modelpack. API: POST an image to <code>predict/image</code>; <a href="openapi.json">openapi.json</a>,
+<a href="metadata">metadata</a>.</p>
+<form id="form">
+<input type="file" name="image" id="image" accept="image/*" required>
+<button type="submit" id="predict">Predict</button>
+</form>
+<p id="prediction" data-ready="false"></p>
+<pre id="probabilities"></pre>
+<p id="error"></p>
+<script>{_IMAGE_SCRIPT}</script>
+</body></html>
+"""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import modelpack
+import modelpack.images
 from modelpack.errors import InvalidInputError
 
 pytest.importorskip("keras")
@@ -110,3 +111,38 @@ def _png_header(width: int, height: int) -> bytes:
 
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + \
         chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_serve_takes_image_uploads_and_prepares_them_by_the_recipe(trained, fmt):
+    import httpx
+
+    from serve.test_serve import running
+
+    folder, paths, _ = trained
+    image = sorted((folder / "new").iterdir())[0]
+    expected = modelpack.load(paths[fmt]).predict(modelpack.images.Preprocess(size=(16, 16)).prepare(image, "x"))[0]
+    with running(paths[fmt], "--max-body", "20000") as url:
+        page = httpx.get(url + "/").text
+        assert 'type="file" name="image"' in page and "16×16 RGB images" in page
+        raw = httpx.post(url + "/predict/image?proba=true", content=image.read_bytes(),
+                         headers={"Content-Type": "image/png"})
+        assert raw.status_code == 200 and raw.json()["predictions"] == [expected]
+        assert raw.json()["classes"] == ["red", "green", "blue"] and len(raw.json()["probabilities"][0]) == 3
+        form = httpx.post(url + "/predict/image", files={"image": (image.name, image.read_bytes(), "image/png")})
+        assert form.status_code == 200 and form.json()["predictions"] == [expected]
+        answers = {
+            "json rows": httpx.post(url + "/predict", json=[{"x": 1}]),
+            "not an image": httpx.post(url + "/predict/image", content=b"GIF89a nonsense",
+                                       headers={"Content-Type": "image/gif"}),
+            "no file": httpx.post(url + "/predict/image", files={"other": ("a.png", b"x", "image/png")}),
+            "too big": httpx.post(url + "/predict/image", content=b"\x00" * 30000, headers={"Content-Type": "image/png"}),
+            "wrong type": httpx.post(url + "/predict/image", content=b"{}", headers={"Content-Type": "application/json"}),
+            "bomb": httpx.post(url + "/predict/image", content=_png_header(100_000, 100_000),
+                               headers={"Content-Type": "image/png"}),
+        }
+        status = {k: r.status_code for k, r in answers.items()}
+        assert status == {"json rows": 415, "not an image": 422, "no file": 422, "too big": 413, "wrong type": 415,
+                          "bomb": 422}
+        assert "over the 50,000,000 pixels" in answers["bomb"].json()["error"]
+        assert httpx.get(url + "/health").status_code == 200
