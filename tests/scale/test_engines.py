@@ -185,3 +185,18 @@ def test_dask_cli_and_its_failures(models, tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "scores the sample rows recorded in m.joblib differently" in done.stderr
     assert not (tmp_path / "drifted-out").exists()
+
+
+def test_dask_scores_pmml_with_one_jvm_per_worker(dask_client, models):
+    import dask.dataframe as dd
+
+    import modelpack.dask
+
+    pytest.importorskip("jpmml_evaluator")
+    pmml = models / "m.pmml"
+    if not pmml.exists():
+        assert modelpack.convert(models / "m.joblib", pmml, data=FRAME[:200]).passed
+    labels, probabilities = _expected(pmml)
+    out = modelpack.dask.predict(dd.from_pandas(FRAME, npartitions=4), pmml, proba=True).compute()
+    assert list(out.prediction) == list(labels)
+    _same_numbers(out[["proba_no", "proba_yes"]].to_numpy(), pmml, probabilities)
