@@ -54,6 +54,8 @@ def openapi(metadata: Metadata, max_rows: int) -> dict[str, Any]:
     proba = {"name": "proba", "in": "query", "required": False, "schema": {"type": "boolean"},
              "description": "also return class probabilities"}
     ok = {"200": {"description": "predictions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}}}
+    if metadata.extra.get("preprocess"):  # a network that takes images: uploads instead of rows
+        return _image_api(metadata, ok, errors, proba, prediction, error)
     return {
         "openapi": "3.0.3",
         "info": {"title": f"{metadata.model_type.rsplit('.', 1)[-1]} served by modelpack", "version": __version__,
@@ -80,4 +82,31 @@ def openapi(metadata: Metadata, max_rows: int) -> dict[str, Any]:
             "/metadata": {"get": {"summary": "The model's metadata (schema, classes, versions)", "responses": {"200": {"description": "metadata"}}}},
         },
         "components": {"schemas": {"Record": record, "Columns": columns, "Prediction": prediction, "Error": error}},
+    }
+
+
+def _image_api(metadata: Metadata, ok: dict[str, Any], errors: dict[str, Any], proba: dict[str, Any],
+               prediction: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    recipe = metadata.extra["preprocess"]
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": f"{metadata.model_type.rsplit('.', 1)[-1]} served by modelpack", "version": __version__,
+                 "description": f"A {metadata.task} of {recipe['size'][0]}x{recipe['size'][1]} {recipe['mode']} images; "
+                                f"classes: {to_jsonable(metadata.classes)}"},
+        "paths": {
+            "/predict/image": {"post": {
+                "summary": "Predict for one image, prepared by the model's recorded recipe",
+                "parameters": [proba],
+                "requestBody": {"required": True, "content": {
+                    "image/*": {"schema": binary},
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {"image": binary},
+                                                       "required": ["image"]}},
+                }},
+                "responses": ok | errors,
+            }},
+            "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "the model is loaded"}}}},
+            "/metadata": {"get": {"summary": "The model's metadata", "responses": {"200": {"description": "metadata"}}}},
+        },
+        "components": {"schemas": {"Prediction": prediction, "Error": error}},
     }

@@ -116,7 +116,6 @@ def _png_header(width: int, height: int) -> bytes:
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
 def test_serve_takes_image_uploads_and_prepares_them_by_the_recipe(trained, fmt):
     import httpx
-
     from serve.test_serve import running
 
     folder, paths, _ = trained
@@ -146,3 +145,4 @@ def test_serve_takes_image_uploads_and_prepares_them_by_the_recipe(trained, fmt)
                           "bomb": 422}
         assert "over the 50,000,000 pixels" in answers["bomb"].json()["error"]
         assert httpx.get(url + "/health").status_code == 200
+        assert list(httpx.get(url + "/openapi.json").json()["paths"]) == ["/predict/image", "/health", "/metadata"]
