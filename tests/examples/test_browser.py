@@ -86,3 +86,42 @@ def test_page_shows_pythons_prediction(site, browser, name, rows):
     assert errors == []
     assert "classifier" in page.inner_text("#about")
     page.close()
+
+
+def test_image_page_classifies_like_python(site, browser, tmp_path):
+    """examples/browser/image.html prepares pixels by the recipe in the ONNX file, as Python does."""
+    import sys
+
+    from PIL import Image
+
+    import modelpack.images
+
+    root, url = site
+    sys.path.insert(0, str(EXAMPLES / "image-classifier"))
+    try:
+        import train
+    finally:
+        sys.path.pop(0)
+    paths = train.main(tmp_path)
+    shutil.copy(paths["onnx"], root / "cnn.onnx")
+    model = modelpack.load(root / "cnn.onnx")
+    recipe = modelpack.images.preprocess_of(model.metadata)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{url}/browser/image.html?model=/cnn.onnx")
+    page.wait_for_selector("#form[data-ready=true]", timeout=60_000)
+    images = sorted((tmp_path / "new").iterdir())[:6]
+    for image in images:
+        page.set_input_files("#image", str(image))
+        page.wait_for_selector("#prediction[data-ready=true]", state="attached", timeout=30_000)
+        expected = model.predict(recipe.prepare(image, image.name))[0]
+        assert page.inner_text("#error") == "" and page.inner_text("#prediction") == str(expected), \
+            (image.name, page.inner_text("#error"))
+        page.evaluate("document.getElementById('prediction').dataset.ready = 'false'")
+    Image.new("RGB", (20, 16)).save(tmp_path / "wide.png")
+    page.set_input_files("#image", str(tmp_path / "wide.png"))
+    page.wait_for_selector("#prediction[data-ready=true]", state="attached", timeout=30_000)
+    assert page.inner_text("#error") == "wide.png is 20×16; the model takes 16×16 images"
+    assert errors == [] and "16×16 RGB images" in page.inner_text("#about")
+    page.close()
