@@ -171,3 +171,23 @@ def test_bad_input_is_one_line(tmp_path, networks):
 
         modelpack.save(LinearRegression().fit(X, X[:, 0]), tmp_path / "lr.tflite")
     assert not (tmp_path / "lr.tflite").exists()
+
+
+@pytest.mark.parametrize("target", ["keras", "tflite"])
+def test_serve_a_tabular_network_with_its_form(tmp_path, networks, target):
+    import httpx
+    from serve.test_serve import running
+
+    modelpack.save(networks["softmax"], tmp_path / "m.keras", sample=X[:20], classes=["low", "mid", "high"])
+    path = tmp_path / f"m.{target}"
+    if target != "keras":
+        assert modelpack.convert(tmp_path / "m.keras", path, data=X).passed
+    expected = modelpack.load(tmp_path / "m.keras").predict(X[:5])
+    with running(path) as url:
+        assert 'name="x1"' in httpx.get(url + "/").text  # the form: one field per feature
+        rows = [dict(zip(["x1", "x2", "x3", "x4"], map(float, row))) for row in X[:5]]
+        answer = httpx.post(url + "/predict?proba=true", json=rows)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == list(expected) and answer.json()["classes"] == ["low", "mid", "high"]
+        bad = httpx.post(url + "/predict", json=[{"x1": "a lot", "x2": 0, "x3": 0, "x4": 0}])
+        assert bad.status_code == 422 and bad.json()["field"] == "x1"
