@@ -79,12 +79,15 @@ def _unwrap(model: Any, sample: Any, classes: list[Any] | None = None) -> tuple[
     """A loaded :class:`Model` is saved as its estimator, with its recorded sample rows; a Keras
     network as an estimator-like adapter that gives labels as well as probabilities."""
     from .formats.keras._adapter import KerasPredictor, is_keras_model
+    from .formats.torch._adapter import TorchPredictor, is_torch_model
 
     if is_keras_model(model):
         return KerasPredictor(model, classes), sample
+    if is_torch_model(model):
+        return TorchPredictor(model, classes, example=sample), sample
     if classes is not None:
         raise UnsupportedModelError(
-            f"classes= names the outputs of a Keras network; a {type(model).__name__} has its own classes_")
+            f"classes= names the outputs of a Keras or PyTorch network; a {type(model).__name__} has its own classes_")
     if not isinstance(model, Model):
         return model, sample
     if sample is None and model.metadata.sample and model.metadata.input_schema:

@@ -145,3 +145,17 @@ def assert_same_outputs(expected_model: Any, loaded: modelpack.Model, X: Any, *,
             assert list(got) == list(expected), method
         compared += 1
     assert compared, "nothing was compared"
+
+
+def example_module(folder: str) -> Any:
+    """``examples/<folder>/train.py`` as a module of its own: several examples have a train.py, and
+    ``import train`` would hand every caller the first one imported."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / folder / "train.py"
+    spec = importlib.util.spec_from_file_location(f"example_{folder.replace('-', '_')}_train", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

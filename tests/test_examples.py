@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import modelpack
+from conftest import example_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,11 +35,7 @@ def test_readme_main_command_trains_converts_and_checks(tmp_path):
 
 def test_quickstart_model_fails_a_float32_check_and_auto_precision_avoids_it(tmp_path):
     """The bundled forest is the real case: float32 ONNX flips a split inside some trees."""
-    sys.path.insert(0, str(ROOT / "examples" / "quickstart"))
-    try:
-        import train
-    finally:
-        sys.path.pop(0)
+    train = example_module("quickstart")
     src = train.main(tmp_path)
     data = ROOT / "examples" / "quickstart" / "churn.csv"
     result = modelpack.convert(src, tmp_path / "churn.onnx", data=data, precision="float")

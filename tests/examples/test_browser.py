@@ -14,7 +14,7 @@ import threading
 import pytest
 
 import modelpack
-from conftest import models
+from conftest import example_module, models
 from examples.conftest import EXAMPLES, npm_ci
 
 CHROMIUM_FLAGS = [
@@ -90,18 +90,13 @@ def test_page_shows_pythons_prediction(site, browser, name, rows):
 
 def test_image_page_classifies_like_python(site, browser, tmp_path):
     """examples/browser/image.html prepares pixels by the recipe in the ONNX file, as Python does."""
-    import sys
 
     from PIL import Image
 
     import modelpack.images
 
     root, url = site
-    sys.path.insert(0, str(EXAMPLES / "image-classifier"))
-    try:
-        import train
-    finally:
-        sys.path.pop(0)
+    train = example_module("image-classifier")
     paths = train.main(tmp_path)
     shutil.copy(paths["onnx"], root / "cnn.onnx")
     model = modelpack.load(root / "cnn.onnx")

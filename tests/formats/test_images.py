@@ -13,6 +13,7 @@ import pytest
 
 import modelpack
 import modelpack.images
+from conftest import example_module
 from modelpack.errors import InvalidInputError
 
 pytest.importorskip("keras")
@@ -23,11 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    sys.path.insert(0, str(ROOT / "examples" / "image-classifier"))
-    try:
-        import train
-    finally:
-        sys.path.pop(0)
+    train = example_module("image-classifier")
     folder = tmp_path_factory.mktemp("images")
     paths = train.main(folder)
     return folder, paths, train

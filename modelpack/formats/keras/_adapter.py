@@ -41,6 +41,8 @@ class KerasPredictor:
         self.__modelpack__: dict[str, Any] = {
             "task": "classifier" if self.classes_ is not None else "regressor",
             "model_type": f"keras.{type(network).__name__}",
+            "library": "Keras",
+            "onnx_exporter": "keras.Model.export (tf2onnx)",
             "versions": {"keras": keras.__version__, keras.backend.backend(): _backend_version()},
             # how the network's one output reads: what TF Lite and ONNX runtimes need to know
             "extra": {"network_output": "sigmoid" if self._sigmoid else
@@ -53,6 +55,10 @@ class KerasPredictor:
             return
         shape = [1 if d is None else int(d) for d in self.network.inputs[0].shape]
         self.network(np.zeros(shape, dtype=np.float32), training=False)
+
+    def export_onnx(self, path: Any, opset: int | None) -> None:
+        self.ensure_called()
+        self.network.export(str(path), format="onnx", verbose=False, **({"opset_version": opset} if opset else {}))
 
     def scores(self, X: Any) -> np.ndarray:
         """The network's raw output for ``X`` (float32), batched by Keras for large inputs."""

@@ -41,10 +41,10 @@ def write(
     otherwise it exports in double. The choice and its reason are recorded in the metadata."""
     if precision not in PRECISIONS:
         raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if hasattr(model, "network") and hasattr(model, "__modelpack__"):  # a Keras network's adapter
-        from ._keras import write as write_keras
+    if hasattr(model, "network") and hasattr(model, "__modelpack__"):  # a Keras or PyTorch network's adapter
+        from ._network import write as write_network
 
-        return write_keras(model, path, metadata, precision=precision, target_opset=target_opset)
+        return write_network(model, path, metadata, precision=precision, target_opset=target_opset)
     if metadata.input_schema is None:
         raise UnsupportedModelError(
             f"cannot infer the ONNX input types of {metadata.model_type}: pass sample=X (a few training rows)"
