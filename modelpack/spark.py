@@ -118,7 +118,7 @@ def predict_files(model_path: str | os.PathLike[str], data: str, output: str | o
     spark = builder.getOrCreate()
     try:
         reader = spark.read.option("header", True).option("inferSchema", False)
-        frame = reader.csv(data) if data.endswith((".csv", ".csv*")) else spark.read.parquet(data)
+        frame = reader.csv(data) if data.endswith(".csv") else spark.read.parquet(data)
         udf = predict_udf(spark, model_path, proba=proba, trust=trust, max_memory=max_memory)
         scored = frame.select("*", udf(_struct(frame)).alias("modelpack"))
         scored = scored.select("*", "modelpack.*").drop("modelpack") if proba else \
