@@ -65,12 +65,16 @@ class KerasFormat(Format):
         from ._config import describe_config, read_config
 
         details = describe_config(read_config(path))
-        if not path.read_bytes()[:8] == HDF5_MAGIC:
-            with zipfile.ZipFile(path) as zf:
-                keras_meta = json.loads(zf.read("metadata.json")) if "metadata.json" in zf.namelist() else {}
-            details["producer"] = f"Keras {keras_meta.get('keras_version', '?')}"
-        else:
+        with open(path, "rb") as fh:
+            legacy = fh.read(8) == HDF5_MAGIC
+        if legacy:
             details["producer"] = "Keras (legacy HDF5)"
+            return details
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            small = "metadata.json" in names and zf.getinfo("metadata.json").file_size < 1 << 20
+            keras_meta = json.loads(zf.read("metadata.json")) if small else {}
+        details["producer"] = f"Keras {keras_meta.get('keras_version', '?')}"
         return details
 
     def load(self, path: Path, metadata: Metadata | None, trust: Any = False, **options: Any) -> Any:
