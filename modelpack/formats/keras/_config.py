@@ -38,7 +38,7 @@ def read_config(path: Path) -> dict[str, Any]:
                 raise CorruptFileError(f"{path.name}: config.json is {info.file_size} bytes; a Keras config is small")
             with zf.open(info) as fh:
                 return json.loads(fh.read(MAX_CONFIG + 1))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise CorruptFileError(f"{path.name} is not a Keras file (no readable config.json): {first_line(exc)}") from exc
 
 
@@ -56,7 +56,10 @@ def _h5_config(path: Path) -> dict[str, Any]:
     text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
     if len(text) > MAX_CONFIG:
         raise CorruptFileError(f"{path.name}: its model_config is {len(text)} characters; a Keras config is small")
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise CorruptFileError(f"{path.name}: its model_config is not readable JSON: {first_line(exc)}") from exc
 
 
 def refused_in(config: Any) -> list[str]:
