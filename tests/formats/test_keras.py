@@ -191,3 +191,20 @@ def test_serve_a_tabular_network_with_its_form(tmp_path, networks, target):
         assert answer.json()["predictions"] == list(expected) and answer.json()["classes"] == ["low", "mid", "high"]
         bad = httpx.post(url + "/predict", json=[{"x1": "a lot", "x2": 0, "x3": 0, "x4": 0}])
         assert bad.status_code == 422 and bad.json()["field"] == "x1"
+
+
+def test_a_file_from_a_newer_keras_is_one_line(tmp_path, networks):
+    """A layer this Keras does not know (as a newer Keras would write): refused by name, nothing loaded."""
+    modelpack.save(networks["softmax"], tmp_path / "m.keras", sample=X[:5])
+    with zipfile.ZipFile(tmp_path / "m.keras") as zin, zipfile.ZipFile(tmp_path / "newer.keras", "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "config.json":
+                data = data.replace(b'"class_name": "Dense"', b'"class_name": "DenseFromTheFuture"', 1)
+            elif info.filename == "metadata.json":
+                data = data.replace(keras.__version__.encode(), b"9.0.0")
+            zout.writestr(info, data)
+    with pytest.raises(modelpack.errors.CorruptFileError) as err:
+        modelpack.load(tmp_path / "newer.keras")
+    assert "Keras cannot load newer.keras" in str(err.value) and "DenseFromTheFuture" in str(err.value)
+    assert "\n" not in str(err.value)
