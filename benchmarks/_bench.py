@@ -71,3 +71,18 @@ def paired(a: Callable[[], Any], b: Callable[[], Any], repeat: int = 25, number:
             else:
                 best_b = min(best_b, elapsed)
     return best_a, best_b
+
+
+def fresh_load_seconds(path: Path, rounds: int = 3, env: dict[str, str] | None = None) -> float:
+    """Fastest ``modelpack.load(path)`` in a new interpreter: what a user's first load costs, imports included."""
+    import os
+    import subprocess
+    import sys
+
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import modelpack; modelpack.load({str(path)!r})"], check=True,
+                       capture_output=True, env={**os.environ, **(env or {})})
+        best = min(best, time.perf_counter() - start)
+    return best

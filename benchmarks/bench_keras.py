@@ -13,10 +13,8 @@ since importing TensorFlow is most of it.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,7 +25,7 @@ import onnxruntime as ort  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import fmt_seconds, paired, print_table, save_results  # noqa: E402
+from _bench import fmt_seconds, fresh_load_seconds, paired, print_table, save_results  # noqa: E402
 
 import modelpack  # noqa: E402
 
@@ -62,17 +60,6 @@ def raw_runner(path: Path):
     return run
 
 
-def load_seconds(path: Path, rounds: int = 3) -> float:
-    code = f"import modelpack; modelpack.load({str(path)!r})"
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main() -> None:
     net = network()
     X = np.random.default_rng(1).normal(size=(256, 20)).astype("float32")
@@ -98,7 +85,7 @@ def main() -> None:
                              f"÷ Keras called directly: {raw / results[f'keras-{batch}']['raw']:.2f}×"])
                 results[f"{target}-{batch}"] = {"raw": raw, "modelpack": ours}
         sizes = {p.suffix: p.stat().st_size for p in folder.iterdir() if p.suffix in (".keras", ".onnx", ".tflite")}
-        loads = {suffix: load_seconds(folder / f"m{suffix}") for suffix in (".keras", ".onnx", ".tflite")}
+        loads = {suffix: fresh_load_seconds(folder / f"m{suffix}", env={"TF_CPP_MIN_LOG_LEVEL": "2"}) for suffix in (".keras", ".onnx", ".tflite")}
     print_table("predict_proba, fastest of 25 interleaved rounds", ["file", "raw runtime", "modelpack", "÷ raw", ""],
                 rows)
     print_table("file size and modelpack.load in a fresh process (imports included)", ["file", "size", "load"],

@@ -11,10 +11,8 @@ time in fresh processes (importing torch included).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import fmt_seconds, paired, print_table, save_results  # noqa: E402
+from _bench import fmt_seconds, fresh_load_seconds, paired, print_table, save_results  # noqa: E402
 
 import modelpack  # noqa: E402
 
@@ -39,16 +37,6 @@ def network() -> torch.nn.Module:
         torch.nn.functional.cross_entropy(net(X), y).backward()
         optimizer.step()
     return net.eval()
-
-
-def load_seconds(path: Path, rounds: int = 3) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", f"import modelpack; modelpack.load({str(path)!r})"], check=True,
-                       capture_output=True)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -81,7 +69,7 @@ def main() -> None:
                          f"{ours_onnx / raw_onnx:.2f}×", f"÷ the module: {raw_onnx / raw:.2f}×"])
             results[f"onnx-{batch}"] = {"raw": raw_onnx, "modelpack": ours_onnx}
         sizes = {p.suffix: p.stat().st_size for p in folder.iterdir() if p.suffix in (".pt2", ".onnx")}
-        loads = {suffix: load_seconds(folder / f"m{suffix}") for suffix in sizes}
+        loads = {suffix: fresh_load_seconds(folder / f"m{suffix}") for suffix in sizes}
     print_table("predict_proba, fastest of 25 interleaved rounds", ["file", "raw runtime", "modelpack", "÷ raw", ""],
                 rows)
     print_table("file size and modelpack.load in a fresh process", ["file", "size", "load"],

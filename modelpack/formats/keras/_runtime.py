@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ...errors import CorruptFileError, UntrustedContentError, first_line
 from ...metadata import FLOAT, Feature, InputSchema, Metadata
-from ...model import Model
+from .._network import NetworkModel
 from ._adapter import KerasPredictor
 
 
@@ -29,35 +27,12 @@ def load_network(path: Path, safe: bool) -> Any:
         raise CorruptFileError(f"Keras cannot load {path.name}: {message}") from exc
 
 
-class KerasModel(Model):
-    """Predictions with labels (classes from the metadata, else 0..k-1), probabilities, raw outputs."""
+class KerasModel(NetworkModel):
+    """A Keras network: labels (classes from the metadata, else 0..k-1), probabilities, raw outputs."""
 
     def __init__(self, network: Any, metadata: Metadata | None, path: Path | None) -> None:
-        classes = metadata.classes if metadata is not None else None
-        self._adapter = KerasPredictor(network, classes)
-        if metadata is None:
-            metadata = _describe(self._adapter)
-        capabilities = {"predict"} | ({"predict_proba"} if self._adapter.classes_ is not None else set())
-        super().__init__(format="keras", path=path, metadata=metadata, capabilities=capabilities)
-        self.tolerance, self.arithmetic = (1e-5, 1e-6), "Keras computes in float32"
-
-    @property
-    def native(self) -> Any:
-        return self._adapter.network
-
-    def to_sklearn(self) -> Any:
-        """The network as an estimator-like adapter (what convert exports to ONNX or TF Lite)."""
-        return self._adapter
-
-    def _predict(self, X: Any) -> np.ndarray:
-        return self._adapter.predict(_array(X))
-
-    def _predict_proba(self, X: Any) -> np.ndarray:
-        return self._adapter.predict_proba(_array(X)).astype(np.float64)
-
-
-def _array(X: Any) -> np.ndarray:
-    return np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float32)
+        adapter = KerasPredictor(network, metadata.classes if metadata is not None else None)
+        super().__init__(adapter, format="keras", path=path, metadata=metadata or _describe(adapter))
 
 
 def _describe(adapter: KerasPredictor) -> Metadata:

@@ -9,8 +9,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ...errors import (
     CorruptFileError,
     ModelpackError,
@@ -19,8 +17,8 @@ from ...errors import (
     first_line,
 )
 from ...metadata import Metadata
-from ...model import Model
 from ...safety import TRUST_HINT
+from .._network import NetworkModel
 from ._adapter import TorchPredictor
 
 #: The members a torch.export program's archive holds: tensors as raw bytes, graphs as JSON.
@@ -81,34 +79,15 @@ def load_network(path: Path, kind: str, trust: bool = False) -> Any:
     return loaded
 
 
-class TorchModel(Model):
-    """Labels (from the recorded classes), probabilities (softmax of the logits), or values."""
+class TorchModel(NetworkModel):
+    """A PyTorch program: labels (from the recorded classes), probabilities (softmax of the logits), or values."""
 
     def __init__(self, network: Any, metadata: Metadata | None, path: Path | None) -> None:
         classes = metadata.classes if metadata is not None else None
-        sigmoid = (metadata.extra.get("network_output") == "logits-sigmoid") if metadata is not None else False
-        self._adapter = TorchPredictor(network, classes, sigmoid=sigmoid)
+        sigmoid = metadata is not None and metadata.extra.get("network_output") == "logits-sigmoid"
+        adapter = TorchPredictor(network, classes, sigmoid=sigmoid)
         if metadata is None:
-            info = self._adapter.__modelpack__
+            info = adapter.__modelpack__
             metadata = Metadata(format="torch", task=info["task"], model_type=info["model_type"],
                                 versions=dict(info["versions"]))
-        capabilities = {"predict"} | ({"predict_proba"} if self._adapter.classes_ is not None else set())
-        super().__init__(format="torch", path=path, metadata=metadata, capabilities=capabilities)
-        self.tolerance, self.arithmetic = (1e-5, 1e-6), "PyTorch computes in float32"
-
-    @property
-    def native(self) -> Any:
-        return self._adapter.network
-
-    def to_sklearn(self) -> Any:
-        return self._adapter
-
-    def _predict(self, X: Any) -> np.ndarray:
-        return self._adapter.predict(_array(X))
-
-    def _predict_proba(self, X: Any) -> np.ndarray:
-        return self._adapter.predict_proba(_array(X))
-
-
-def _array(X: Any) -> np.ndarray:
-    return np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float32)
+        super().__init__(adapter, format="torch", path=path, metadata=metadata)
