@@ -9,8 +9,10 @@ the file. A worker whose libraries score them differently fails the job with one
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -56,9 +58,6 @@ class ShippedModel:
         self.classes = np.asarray(model.classes_).tolist() if model.metadata.classes is not None else None
         _loaded.setdefault(self.sha256, model)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
     def model(self) -> Any:
         """The loaded model in this process: loaded and checked on first use, then reused."""
         found = _loaded.get(self.sha256)
@@ -74,6 +73,7 @@ class ShippedModel:
         from .core import load_cooperative
 
         folder = Path(tempfile.mkdtemp(prefix="modelpack-worker-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the loaded model outlives the file
         path = folder / self.name
         path.write_bytes(self.data)
         if self.sidecar is not None:

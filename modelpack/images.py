@@ -53,16 +53,23 @@ class Preprocess:
         if unknown:
             raise InvalidInputError(f"preprocess takes size, mode, layout, scale, mean, std, resize; not "
                                     f"{', '.join(sorted(unknown))}")
-        if "size" not in d or len(d["size"]) != 2:
-            raise InvalidInputError("preprocess needs size=[width, height]")
-        spec = cls(size=(int(d["size"][0]), int(d["size"][1])), mode=str(d.get("mode", "RGB")),
-                   layout=str(d.get("layout", "NHWC")), scale=float(d.get("scale", 1 / 255)),
-                   mean=tuple(float(v) for v in _sequence(d.get("mean", (0.0,)))),
-                   std=tuple(float(v) for v in _sequence(d.get("std", (1.0,)))), resize=bool(d.get("resize", False)))
+        try:
+            width, height = (int(v) for v in d["size"])
+            spec = cls(size=(width, height), mode=str(d.get("mode", "RGB")), layout=str(d.get("layout", "NHWC")),
+                       scale=float(d.get("scale", 1 / 255)),
+                       mean=tuple(float(v) for v in _sequence(d.get("mean", (0.0,)))),
+                       std=tuple(float(v) for v in _sequence(d.get("std", (1.0,)))),
+                       resize=bool(d.get("resize", False)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"preprocess needs size=[width, height] and numbers for scale, mean and std "
+                                    f"({type(exc).__name__}: {exc})") from exc
         if spec.mode not in ("RGB", "L") or spec.layout not in ("NHWC", "NCHW"):
             raise InvalidInputError("preprocess mode is RGB or L, layout NHWC or NCHW")
-        if any(s == 0 for s in spec.std):
-            raise InvalidInputError("preprocess std must not be 0")
+        if not (0 < width <= 16384 and 0 < height <= 16384):
+            raise InvalidInputError(f"preprocess size {width}×{height} is not a size an image can have here")
+        if any(len(v) not in (1, spec.channels) for v in (spec.mean, spec.std)) or any(s == 0 for s in spec.std):
+            raise InvalidInputError(f"preprocess mean and std take one value or one per channel ({spec.channels}), "
+                                    "and std must not be 0")
         return spec
 
     def to_dict(self) -> dict[str, Any]:

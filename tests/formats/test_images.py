@@ -143,3 +143,22 @@ def test_serve_takes_image_uploads_and_prepares_them_by_the_recipe(trained, fmt)
         assert "over the 50,000,000 pixels" in answers["bomb"].json()["error"]
         assert httpx.get(url + "/health").status_code == 200
         assert list(httpx.get(url + "/openapi.json").json()["paths"]) == ["/predict/image", "/health", "/metadata"]
+
+
+@pytest.mark.parametrize("recipe,reason", [
+    ({"size": ["a", 1]}, "needs size=[width, height]"),
+    ({"size": [0, 5]}, "0×5 is not a size"),
+    ({"size": [4, 4], "mean": [1, 2]}, "one value or one per channel (3)"),
+    ({"size": [4, 4], "std": [0]}, "std must not be 0"),
+    ({"size": [4, 4], "mode": "CMYK"}, "mode is RGB or L"),
+    ({"sz": [4, 4]}, "not sz"),
+])
+def test_a_bad_recipe_is_refused_at_save_in_one_line(tmp_path, recipe, reason):
+    import re
+
+    import keras
+
+    network = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten()])
+    with pytest.raises(InvalidInputError, match=re.escape(reason)):
+        modelpack.save(network, tmp_path / "m.keras", preprocess=recipe)
+    assert not (tmp_path / "m.keras").exists()
