@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ModelpackError(Exception):
     """Base class of every error modelpack raises on purpose."""
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
@@ -12,7 +17,7 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
 
     The lines are joined, not dropped: onnxruntime puts the hint after its first line.
     """
-    text = " ".join(str(exc)[: limit * 4].split())
+    text = " ".join(_ANSI.sub("", str(exc)[: limit * 4]).split())  # torch.onnx colours its messages
     return text[:limit] if text else type(exc).__name__
 
 

@@ -172,3 +172,17 @@ def test_a_hostile_program_archive_is_refused_before_torch_unpickles_it(tmp_path
         modelpack.load(hostile)
     assert "trust=True" in str(err.value) and "\n" not in str(err.value)
     assert not marker.exists()
+
+
+def test_an_operator_onnx_cannot_express_is_one_line_and_writes_nothing(tmp_path):
+    class RunningMax(torch.nn.Module):
+        def forward(self, x):
+            return torch.cummax(x, dim=1)[0]  # no ONNX translation in torch.onnx
+
+    modelpack.save(RunningMax(), tmp_path / "m.pt2", sample=X[:8])
+    with pytest.raises(modelpack.errors.ConversionError) as err:
+        modelpack.convert(tmp_path / "m.pt2", tmp_path / "m.onnx", data=X[:20])
+    message = str(err.value)
+    assert message.startswith("PyTorch could not export this network to ONNX:")
+    assert "\n" not in message and "\x1b" not in message  # torch.onnx's colours are gone
+    assert not (tmp_path / "m.onnx").exists()
