@@ -43,7 +43,12 @@ def check_data(model: Model, data: PathLike | Any | None, limit: int = CHECK_ROW
         if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
             from .images import iter_image_batches, preprocess_of
 
-            batches = [pixels for pixels, _ in iter_image_batches(Path(data), preprocess_of(model.metadata), 256)]
+            batches, total = [], 0
+            for pixels, _ in iter_image_batches(Path(data), preprocess_of(model.metadata), min(limit, 256)):
+                batches.append(pixels)
+                total += len(pixels)
+                if total >= limit:  # as read_data does for tables: no image past the limit is decoded
+                    break
             return np.concatenate(batches)[:limit], f"images in {Path(data).name}"
         if isinstance(data, (str, os.PathLike)):
             name = Path(data).name
