@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidInputError, ModelFileNotFoundError, UnknownCategoryWarning
-from .metadata import STRING, InputSchema
+from .metadata import STRING, InputSchema, numpy_dtype
 
 READERS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".npy", ".npz")
 
@@ -224,7 +224,7 @@ def _tensor(data: Any, schema: InputSchema, source: str) -> Any:
         raise InvalidInputError(f"{source}: the model takes tensors of shape {wanted}, which a table cannot hold; "
                                 "pass a NumPy array (.npy), or a folder of images for a model saved with preprocess=")
     try:
-        arr = np.asarray(data, dtype=_numpy_dtype_of(schema.features[0].dtype))
+        arr = np.asarray(data, dtype=numpy_dtype(schema.features[0].dtype))
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{source} cannot be read as numbers: {exc}") from exc
     if arr.shape == shape:
@@ -234,15 +234,11 @@ def _tensor(data: Any, schema: InputSchema, source: str) -> Any:
     return arr
 
 
-def _numpy_dtype_of(kind: str) -> Any:
-    return object if kind == STRING else np.dtype(kind)
-
-
 def synthesize(schema: InputSchema, n: int = 100, seed: int = 0) -> Any:
     """Rows drawn from the schema alone, for checks when no data and no sample rows exist."""
     rng = np.random.default_rng(seed)
     if schema.kind == "tensor":
-        return rng.normal(size=(n, *(schema.shape or ()))).astype(_numpy_dtype_of(schema.features[0].dtype))
+        return rng.normal(size=(n, *(schema.shape or ()))).astype(numpy_dtype(schema.features[0].dtype))
     columns: dict[str, Any] = {}
     for f in schema.features:
         if f.dtype == STRING:

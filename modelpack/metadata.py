@@ -190,7 +190,7 @@ class Sample:
 def rows_to_input(rows: Sequence[Sequence[Any]], schema: InputSchema) -> Any:
     """Turn JSON rows back into what the model was trained on, with the recorded dtypes."""
     if schema.kind == "tensor":
-        return np.asarray(rows, dtype=_numpy_dtype(schema.features[0].dtype)).reshape(len(rows), *(schema.shape or ()))
+        return np.asarray(rows, dtype=numpy_dtype(schema.features[0].dtype)).reshape(len(rows), *(schema.shape or ()))
     columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in schema.features]
     if schema.kind == "dataframe":
         import pandas as pd
@@ -201,12 +201,13 @@ def rows_to_input(rows: Sequence[Sequence[Any]], schema: InputSchema) -> Any:
     dtypes = {f.dtype for f in schema.features}
     dtype = dtypes.pop() if len(dtypes) == 1 else FLOAT
     arr = np.array(
-        [[_scalar(v, dtype) for v in row] for row in rows], dtype=_numpy_dtype(dtype)
+        [[_scalar(v, dtype) for v in row] for row in rows], dtype=numpy_dtype(dtype)
     )
     return arr.reshape(len(rows), schema.n_features)
 
 
-def _numpy_dtype(kind: str) -> Any:
+def numpy_dtype(kind: str) -> Any:
+    """The numpy dtype of a schema kind (object for text)."""
     return object if kind == STRING else np.dtype(kind)
 
 
@@ -221,7 +222,7 @@ def _column(values: Sequence[Any], kind: str) -> Any:
         return np.array(list(values), dtype=object)
     if kind == INTEGER and any(v is None for v in values):
         return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-    return np.array([_scalar(v, kind) for v in values], dtype=_numpy_dtype(kind))
+    return np.array([_scalar(v, kind) for v in values], dtype=numpy_dtype(kind))
 
 
 @dataclass(frozen=True)
