@@ -80,6 +80,9 @@ class InputSchema:
     @classmethod
     def from_model(cls, model: Any) -> InputSchema | None:
         """A best-effort schema from a fitted estimator, for saves made without a sample."""
+        own = getattr(model, "modelpack_input_schema", None)  # adapters that know their inputs (networks)
+        if callable(own):
+            return own()  # type: ignore[no-any-return]
         names = getattr(model, "feature_names_in_", None)
         if names is not None:
             learned = encoder_categories(model)
@@ -141,6 +144,9 @@ def encoder_categories(model: Any) -> dict[str, tuple[Any, ...]]:
             steps = [s for _, s in getattr(transformer, "steps", [])] or [transformer]
             names = [str(c) for c in np.atleast_1d(columns)]
             found.update(_learned_strings(getattr(steps[0], "categories_", None), names))
+    learned = getattr(model, "input_categories", None)  # adapters that know their encoders (networks)
+    if callable(learned):
+        found.update(learned())
     first = model.steps[0][1] if hasattr(model, "steps") and model.steps else model
     inputs = getattr(first, "feature_names_in_", None)
     if inputs is not None:

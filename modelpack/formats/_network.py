@@ -40,5 +40,8 @@ class NetworkModel(Model):
         return np.asarray(self._adapter.predict_proba(_array(X)), dtype=np.float64)
 
 
-def _array(X: Any) -> np.ndarray:
-    return np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float32)
+def _array(X: Any) -> Any:
+    """A table stays a table (a network with named inputs picks its columns); the rest is float32."""
+    if hasattr(X, "columns"):
+        return X
+    return np.asarray(X, dtype=np.float32)

@@ -6,20 +6,20 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import CorruptFileError, UntrustedContentError, first_line
-from ...metadata import FLOAT, Feature, InputSchema, Metadata
+from ...metadata import Metadata
 from .._network import NetworkModel
 from ._adapter import KerasPredictor
 
 
 def load_network(path: Path, safe: bool) -> Any:
-    import os
+    from ..._native import import_tensorflow, native_stderr
 
-    # TensorFlow's start-up chatter (oneDNN notices, absl warnings) is not the user's concern
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()  # before Keras does, without TensorFlow's start-up chatter
     import keras
 
     try:
-        return keras.saving.load_model(path, safe_mode=safe, compile=False)
+        with native_stderr():  # the first graph built says its INFO lines too
+            return keras.saving.load_model(path, safe_mode=safe, compile=False)
     except Exception as exc:  # Keras raises ValueError/TypeError for what it refuses or cannot read
         message = first_line(exc, 400)
         if "safe_mode" in message or "Lambda" in message:
@@ -36,8 +36,7 @@ class KerasModel(NetworkModel):
 
 
 def _describe(adapter: KerasPredictor) -> Metadata:
-    n = getattr(adapter, "n_features_in_", None)
-    schema = InputSchema(tuple(Feature(f"x{i + 1}", FLOAT) for i in range(n)), "array") if n else None
+    schema = adapter.modelpack_input_schema()
     info = adapter.__modelpack__
     classes = adapter.classes_.tolist() if adapter.classes_ is not None else None
     return Metadata(format="keras", task=info["task"], model_type=info["model_type"], input_schema=schema,

@@ -141,6 +141,10 @@ def _validated_session(data: bytes, model: Any) -> Any:
     try:
         return open_session(data)
     except CorruptFileError as exc:
+        exporter = getattr(model, "__modelpack__", {}).get("onnx_exporter")
+        if exporter:  # a network's own exporter: the precision options are not the way out
+            raise ConversionError(f"{exporter} produced a graph that onnxruntime rejects ({exc}); "
+                                  "keep the native file, or try another target_opset") from exc
         raise ConversionError(
             f"skl2onnx produced a graph for {type(model).__name__} that onnxruntime rejects ({exc}); "
             "try precision='double' or 'float', another target_opset, or a joblib/skops file"

@@ -49,7 +49,7 @@ def write(adapter: Any, path: Path, metadata: Metadata, *, precision: str, targe
         roles = _add_label(proto, output, adapter.classes_, sigmoid=adapter._sigmoid,
                            logits=adapter.__modelpack__["extra"].get("network_output", "").startswith("logits"))
     metadata = metadata.replace(extra={
-        **metadata.extra, "onnx_inputs": "tensor", "onnx_outputs": roles, "precision": "float",
+        **metadata.extra, "onnx_inputs": "columns" if getattr(adapter, "columns", None) else "tensor", "onnx_outputs": roles, "precision": "float",
         "opsets": {(op.domain or "ai.onnx"): op.version for op in proto.opset_import},
         "exporter": adapter.__modelpack__["onnx_exporter"],
     })

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..._native import native_stderr
 from ...errors import CorruptFileError, InvalidInputError, first_line
-from ...metadata import Feature, InputSchema, Metadata
+from ...metadata import FLOAT, STRING, Feature, InputSchema, Metadata
 from ...model import Model
 
 
 def open_interpreter(path: Path, threads: int | None = None) -> Any:
     from ai_edge_litert.interpreter import Interpreter
 
-    with _native_log() as log:
+    with native_stderr() as log:
         try:
             interpreter = Interpreter(model_path=str(path), num_threads=threads)
             interpreter.allocate_tensors()
@@ -29,27 +25,6 @@ def open_interpreter(path: Path, threads: int | None = None) -> Any:
             detail = " ".join(line for line in log.read().splitlines() if not line.startswith("INFO:"))
             raise CorruptFileError(f"LiteRT cannot load {path.name}: {first_line(exc)} {detail}".strip()) from exc
     return interpreter
-
-
-@contextlib.contextmanager
-def _native_log() -> Iterator[Any]:
-    """LiteRT's C++ logs go to file descriptor 2 ("INFO: Created TensorFlow Lite XNNPACK delegate"
-    on every load): catch them while the interpreter is built, pass on all but INFO lines, and
-    let the caller read them to explain a failure."""
-    with tempfile.TemporaryFile(mode="w+") as captured:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            rest = [line for line in captured.read().splitlines() if not line.startswith("INFO:")]
-            if rest:
-                print("\n".join(rest), file=sys.stderr)
-            captured.seek(0)
 
 
 def describe_interpreter(interpreter: Any) -> dict[str, Any]:
@@ -64,18 +39,23 @@ def describe_interpreter(interpreter: Any) -> dict[str, Any]:
 
 
 class TfliteModel(Model):
-    """One input tensor, one output: labels and probabilities for classifiers, values otherwise."""
+    """One output: labels and probabilities for classifiers, values otherwise. The input is one
+    tensor, or (a network that takes a table) one named input per column, run by its signature."""
 
     def __init__(self, interpreter: Any, metadata: Metadata | None, path: Path) -> None:
         self._interpreter = interpreter
         inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
+        self._runner: Any = None
+        self._columns: dict[str, Any] = {}
+        if len(inputs) > 1 or (inputs and np.dtype(inputs[0]["dtype"]).kind in "SUO"):
+            self._runner, self._columns = _named_inputs(interpreter)
+        if (self._runner is None and len(inputs) != 1) or len(outputs) != 1:
             raise CorruptFileError(f"{path.name} has {len(inputs)} inputs and {len(outputs)} outputs; modelpack "
-                                   "runs TF Lite models with one of each")
+                                   "runs TF Lite models with one output, and one input or a signature naming them")
         self._input, self._output = inputs[0], outputs[0]
         self._lock = threading.Lock()  # an interpreter's tensors are its own: one call at a time
         if metadata is None:
-            metadata = _describe(self._input, path)
+            metadata = _describe(self._input, self._columns, path)
         self._kind = metadata.extra.get("network_output", "values")
         self._classes = np.asarray(metadata.classes) if metadata.classes is not None else None
         capabilities = {"predict"} | ({"predict_proba"} if self._classes is not None else set())
@@ -87,6 +67,8 @@ class TfliteModel(Model):
         return self._interpreter
 
     def _scores(self, X: Any) -> np.ndarray:
+        if self._runner is not None:
+            return self._run_signature(X)
         X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=self._input["dtype"])
         expected = self._input.get("shape_signature", self._input["shape"])
         if X.ndim != len(expected) or any(e > 0 and e != g for e, g in zip(expected[1:], X.shape[1:])):
@@ -102,6 +84,21 @@ class TfliteModel(Model):
             self._interpreter.invoke()
             return np.array(self._interpreter.get_tensor(self._output["index"]))
 
+    def _run_signature(self, X: Any) -> np.ndarray:
+        if not hasattr(X, "columns"):
+            raise InvalidInputError(f"the model takes a table with columns {', '.join(self._columns)}")
+        feed = {}
+        for name, detail in self._columns.items():
+            if name not in X.columns:
+                raise InvalidInputError(f"missing column {name!r}; the model's inputs are {', '.join(self._columns)}")
+            values = np.asarray(X[name])
+            text = np.dtype(detail["dtype"]).kind in "SUO"
+            values = values.astype(str) if text else values.astype(detail["dtype"])
+            feed[name] = values.reshape((-1,) + (1,) * (len(detail["shape_signature"]) - 1))
+        with self._lock:
+            out = self._runner(**feed)
+        return np.array(next(iter(out.values())))
+
     def _predict_proba(self, X: Any) -> np.ndarray:
         p = self._scores(X).astype(np.float64)
         return np.hstack([1 - p, p]) if self._kind == "sigmoid" else p
@@ -113,9 +110,27 @@ class TfliteModel(Model):
         return out.reshape(len(out)) if out.ndim == 2 and out.shape[1] == 1 else out
 
 
-def _describe(detail: dict[str, Any], path: Path) -> Metadata:
+def _named_inputs(interpreter: Any) -> tuple[Any, dict[str, Any]]:
+    """The only signature's runner and its inputs by name, when each input is one value per row."""
+    signatures = interpreter.get_signature_list()
+    if len(signatures) != 1:
+        return None, {}
+    runner = interpreter.get_signature_runner(next(iter(signatures)))
+    details = runner.get_input_details()
+    if any(len(d["shape_signature"]) > 2 or (len(d["shape_signature"]) == 2 and d["shape_signature"][1] != 1)
+           for d in details.values()):
+        return None, {}
+    if len(runner.get_output_details()) != 1:
+        return None, {}
+    return runner, {name: details[name] for name in signatures[next(iter(signatures))]["inputs"]}
+
+
+def _describe(detail: dict[str, Any], columns: dict[str, Any], path: Path) -> Metadata:
     shape = detail.get("shape_signature", detail["shape"])
     schema = None
-    if len(shape) == 2 and shape[1] > 0:
+    if columns:
+        schema = InputSchema(tuple(Feature(name, STRING if np.dtype(d["dtype"]).kind in "SUO" else FLOAT)
+                                   for name, d in columns.items()), "dataframe")
+    elif len(shape) == 2 and shape[1] > 0:
         schema = InputSchema(tuple(Feature(f"x{i + 1}", "float32") for i in range(int(shape[1]))), "array")
     return Metadata(format="tflite", task="unknown", model_type=f"TF Lite model ({path.name})", input_schema=schema)
