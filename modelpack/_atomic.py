@@ -19,14 +19,14 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import FileExistsModelpackError
+from .errors import FileExistsModelpackError, spelled
 
 PENDING_SUFFIX = ".pending.modelpack.json"
 
 
 def refuse_overwrite(path: Path, overwrite: bool) -> None:
     if not overwrite and path.exists():
-        raise FileExistsModelpackError(f"{path} already exists; pass overwrite=True (CLI: --force) to replace it")
+        raise FileExistsModelpackError(f"{path} already exists; pass {spelled('overwrite=True', '--force')} to replace it")
 
 
 def _token() -> str:
@@ -100,7 +100,7 @@ def _place(temp: Path, path: Path, overwrite: bool) -> None:
         os.link(temp, path)  # fails if path exists, atomically
     except FileExistsError:
         raise FileExistsModelpackError(
-            f"{path} already exists (another save got there first); pass overwrite=True (CLI: --force) to replace it"
+            f"{path} already exists (another save got there first); pass {spelled('overwrite=True', '--force')} to replace it"
         ) from None
     except OSError:  # a file system without hard links: check, then rename
         refuse_overwrite(path, overwrite)

@@ -13,7 +13,7 @@ import numpy as np
 from .check import EquivalenceReport, check
 from .core import load, save
 from .data import conform, read_data, synthesize
-from .errors import UnsupportedModelError
+from .errors import UnsupportedModelError, spelled
 from .metadata import Metadata
 from .model import Model
 from .registry import format_for_save
@@ -60,7 +60,7 @@ def check_data(model: Model, data: PathLike | Any | None, limit: int = CHECK_ROW
     if schema is not None:
         return synthesize(schema), "rows synthesized from the input schema (no data and no sample rows)"
     raise UnsupportedModelError(
-        "nothing to check on: the source records no input schema; pass data (CLI: --data FILE)"
+        f"nothing to check on: the source records no input schema; pass {spelled('data=', '--data FILE')}"
     )
 
 

@@ -28,7 +28,7 @@ def _require_dask() -> Any:
     try:
         import dask.dataframe as dd
     except ImportError as exc:
-        raise MissingDependencyError("scoring on Dask needs dask; run: pip install 'modelpack[dask]'") from exc
+        raise MissingDependencyError("scoring on Dask needs dask; run: pip install 'modelpack-ml[dask]'") from exc
     return dd
 
 

@@ -58,7 +58,7 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:
-            raise InvalidInputError("reading Parquet needs pyarrow: pip install 'modelpack[parquet]'") from exc
+            raise InvalidInputError("reading Parquet needs pyarrow: pip install 'modelpack-ml[parquet]'") from exc
         for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
             yield batch.to_pandas()
         return

@@ -5,19 +5,41 @@ from __future__ import annotations
 import re
 
 
-class ModelpackError(Exception):
+def spelled(python: str, cli: str) -> str:
+    """An option named both ways in a message: ``overwrite=True`` for Python callers, ``--force``
+    on the command line. The message reads in Python's terms; the CLI prints it in its own."""
+    return f"\x02{python}\x1f{cli}\x03"
+
+
+_SPELLED = re.compile("\x02([^\x1f\x03]*)\x1f([^\x03]*)\x03")
+
+
+def _spelling(text: str, cli: bool) -> str:
+    return _SPELLED.sub(r"\2" if cli else r"\1", text)
+
+
+class _Spelled:
+    """Messages with :func:`spelled` options read in Python's terms when printed from Python."""
+
+    def __str__(self) -> str:
+        return _spelling(super().__str__(), cli=False)  # type: ignore[misc]
+
+
+class ModelpackError(_Spelled, Exception):
     """Base class of every error modelpack raises on purpose."""
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def first_line(exc: BaseException, limit: int = 300) -> str:
+def first_line(exc: BaseException, limit: int = 300, cli: bool = False) -> str:
     """One line of a library's error, however long it was (skl2onnx's run to megabytes).
 
     The lines are joined, not dropped: onnxruntime puts the hint after its first line.
+    With ``cli``, options are named as the command line spells them (``--force``).
     """
-    text = " ".join(_ANSI.sub("", str(exc)[: limit * 4]).split())  # torch.onnx colours its messages
+    raw = Exception.__str__(exc) if isinstance(exc, _Spelled) else str(exc)
+    text = " ".join(_ANSI.sub("", _spelling(raw[: limit * 4], cli)).split())  # torch.onnx colours its messages
     return text[:limit] if text else type(exc).__name__
 
 
@@ -65,9 +87,9 @@ class ModelFileNotFoundError(ModelpackError, FileNotFoundError):
     """A model or data file that does not exist."""
 
 
-class UnknownCategoryWarning(UserWarning):
+class UnknownCategoryWarning(_Spelled, UserWarning):
     """A string column holds values the model's encoder never saw; they are scored as unknown."""
 
 
-class VersionMismatchWarning(UserWarning):
+class VersionMismatchWarning(_Spelled, UserWarning):
     """The file was written with other library versions than the ones installed now."""

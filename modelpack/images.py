@@ -108,7 +108,7 @@ def _open(source: str | Path | bytes, name: str) -> Any:
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError as exc:
-        raise MissingDependencyError("reading images needs Pillow; run: pip install 'modelpack[images]'") from exc
+        raise MissingDependencyError("reading images needs Pillow; run: pip install 'modelpack-ml[images]'") from exc
     import io
 
     too_big = f"{name} is over the {MAX_PIXELS:,} pixels modelpack decodes; it is refused from its header"

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CorruptFileError
+from .errors import CorruptFileError, spelled
 
 METADATA_VERSION = 1
 SIDECAR_SUFFIX = ".modelpack.json"
@@ -434,7 +434,7 @@ def expected_outputs(model: Any, X: Any) -> dict[str, Any]:
         except (ValueError, TypeError, IndexError, KeyError) as exc:
             raise InvalidInputError(
                 f"the {type(model).__name__} cannot score the sample rows with {method} ({first_line(exc)}); "
-                "pass sample rows of the kind it was fitted on (sample=..., CLI: --data)"
+                f"pass sample rows of the kind it was fitted on ({spelled('sample=...', '--data FILE')})"
             ) from exc
     return outputs
 

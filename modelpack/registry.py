@@ -22,6 +22,7 @@ from .errors import (
     ModelFileNotFoundError,
     UnknownFormatError,
     UnknownOptionError,
+    spelled,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class Format(ABC):
     name: ClassVar[str]
     #: File extensions, with the dot, most usual first.
     extensions: ClassVar[tuple[str, ...]]
-    #: The pip extra that installs what this format needs (``pip install modelpack[extra]``).
+    #: The pip extra that installs what this format needs (``pip install modelpack-ml[extra]``).
     requires: ClassVar[str | None] = None
     #: Importable module names the format needs; all must be installed for it to be usable.
     dependencies: ClassVar[tuple[str, ...]] = ()
@@ -111,7 +112,7 @@ class Format(ABC):
     def ensure_available(self) -> None:
         missing = self.missing_dependencies()
         if missing:
-            hint = f"pip install 'modelpack[{self.requires}]'" if self.requires else f"pip install {' '.join(missing)}"
+            hint = f"pip install 'modelpack-ml[{self.requires}]'" if self.requires else f"pip install {' '.join(missing)}"
             raise MissingDependencyError(
                 f"the {self.name} format needs {', '.join(missing)}, which is not installed; run: {hint}"
             )
@@ -170,7 +171,7 @@ def format_for_save(path: Path, format_name: str | None) -> Format:
     if not candidates:
         raise UnknownFormatError(
             f"could not deduce a format from the extension of {path.name!r}; "
-            f"pass format= (CLI: --to) with one of {', '.join(format_names())}"
+            f"pass {spelled('format=', '--to')} with one of {', '.join(format_names())}"
         )
     return candidates[0]
 

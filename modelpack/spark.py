@@ -33,7 +33,7 @@ def _require_pyspark() -> Any:
     try:
         import pyspark.sql.functions as functions
     except ImportError as exc:
-        raise MissingDependencyError("scoring on Spark needs pyspark; run: pip install 'modelpack[spark]'") from exc
+        raise MissingDependencyError("scoring on Spark needs pyspark; run: pip install 'modelpack-ml[spark]'") from exc
     return functions
 
 

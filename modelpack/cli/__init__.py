@@ -22,7 +22,7 @@ class _Group(click.Group):
         except (ModelpackError, OSError, ValueError) as exc:  # OSError: missing file, no space, no permission
             if ctx.meta.get("modelpack.debug"):
                 raise
-            raise click.ClickException(first_line(exc, limit=2000)) from exc
+            raise click.ClickException(first_line(exc, limit=2000, cli=True)) from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,7 +44,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """A warning the user should read is one line, like an error: no source line of ours under it."""
-    click.echo(f"Warning: {first_line(Exception(str(message)), limit=2000)}", err=True)
+    text = first_line(message if isinstance(message, Warning) else Exception(message), limit=2000, cli=True)
+    click.echo(f"Warning: {text}", err=True)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ def command(as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for fmt in all_formats():
         missing = fmt.missing_dependencies()
-        status = "yes" if not missing else f"no: pip install 'modelpack[{fmt.requires}]'"
+        status = "yes" if not missing else f"no: pip install 'modelpack-ml[{fmt.requires}]'"
         notes = fmt.environment_notes() if not missing else ""
         rows.append(
             {

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..registry import candidates_for_load
-from ..serve import ServeConfig, dockerfile, serve
+from ..serve import ServeConfig, serve
 from ._options import trust
 
 
@@ -30,11 +30,14 @@ from ._options import trust
               help="Seconds a client has to send a request's body.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds an idle keep-alive connection stays open.")
-@click.option("--dockerfile", "dockerfile_path", type=click.Path(dir_okay=False), help="Write a Dockerfile serving FILE this way, and exit.")
+@click.option("--dockerfile", "dockerfile_path", type=click.Path(file_okay=False),
+              help="Write a Docker build context serving FILE this way into this folder (the model, a wheel "
+                   "of this modelpack, pinned requirements, the Dockerfile), and exit.")
+@click.option("--force", is_flag=True, help="With --dockerfile: replace the folder if it exists.")
 @trust
 def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[str, ...], max_rows: int, max_body: int,
             access_log: bool, threads: int, max_queue: int, header_timeout: float, body_timeout: float,
-            idle_timeout: float, dockerfile_path: str | None, trust: bool, max_memory: int | None) -> None:
+            idle_timeout: float, dockerfile_path: str | None, force: bool, trust: bool, max_memory: int | None) -> None:
     """Serve FILE as an HTTP API: POST/GET /predict, /health, /metadata, /openapi.json, and a form at /.
 
     \b
@@ -45,11 +48,13 @@ def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[s
     config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log, threads,
                          max_queue, header_timeout, body_timeout, idle_timeout, max_memory)
     if dockerfile_path:
+        from ..serve._docker import write_context
+
         target = Path(dockerfile_path)
-        if target.exists():
-            raise click.ClickException(f"{target} already exists; remove it first")
         fmt = candidates_for_load(Path(file))[0]
-        target.write_text(dockerfile(config, [fmt.requires] if fmt.requires else []))
-        click.echo(f"wrote {target}; build it in a folder holding {Path(file).name}")
+        names = write_context(config, target, [fmt.requires] if fmt.requires else [], overwrite=force)
+        click.echo(f"wrote {target}/: {', '.join(names)}")
+        click.echo(f"build and run it: docker build -t {Path(file).stem.lower()}-api {target} && "
+                   f"docker run -p 8000:8000 {Path(file).stem.lower()}-api")
         return
     serve(config)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import ResourceLimitError
+from ..errors import ResourceLimitError, spelled
 
 MiB = 1 << 20
 #: A load may use this many times the file's size (decompressed streams and arrays included) ...
@@ -67,7 +67,8 @@ class Budget:
             f"the default limit of {DEFAULT_RATIO} times its size, at least {human(DEFAULT_FLOOR)}")
         needed = self.used + max(n, 0)
         suggestion = human(max(2 * self.limit, needed + needed // 2)).replace(" ", "")
+        option = spelled(f"max_memory={suggestion!r}", f"--max-memory {suggestion}")
         return (
             f"{self.source} needs more than {human(self.limit)} to load ({what}: {human(max(n, 0))}), over "
-            f"{why}; if you expect a model this large, pass max_memory='{suggestion}' (CLI: --max-memory {suggestion})"
+            f"{why}; if you expect a model this large, pass {option}"
         )

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependencyError, ModelpackError, first_line
@@ -52,7 +51,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         from starlette.responses import HTMLResponse, JSONResponse, Response
         from starlette.routing import Route
     except ImportError as exc:
-        raise MissingDependencyError("modelpack serve needs starlette and uvicorn; run: pip install 'modelpack[serve]'") from exc
+        raise MissingDependencyError("modelpack serve needs starlette and uvicorn; run: pip install 'modelpack-ml[serve]'") from exc
 
     import anyio
     import numpy as np
@@ -275,7 +274,7 @@ def serve(config: ServeConfig) -> None:
     try:
         import uvicorn
     except ImportError as exc:
-        raise MissingDependencyError("modelpack serve needs uvicorn; run: pip install 'modelpack[serve]'") from exc
+        raise MissingDependencyError("modelpack serve needs uvicorn; run: pip install 'modelpack-ml[serve]'") from exc
     from ._protocol import HeaderTimeoutProtocol
 
     model = _load(config)
@@ -291,24 +290,3 @@ def serve(config: ServeConfig) -> None:
     create_app(model, config)  # validate in the parent before forking workers
     os.environ[CONFIG_ENV] = json.dumps(asdict(config))
     uvicorn.run("modelpack.serve:app_from_environment", factory=True, workers=config.workers, **common)
-
-
-def dockerfile(config: ServeConfig, requires: list[str]) -> str:
-    """A Dockerfile that runs the same server for the same model file."""
-    from .. import __version__
-
-    extras = ",".join(sorted({"serve", *requires}))
-    name = Path(config.path).name
-    sidecar = f"COPY {name}.modelpack.json /models/\n" if Path(config.path + ".modelpack.json").exists() else ""
-    cors = "".join(f', "--cors-origin", "{o}"' for o in config.cors_origins)
-    trust = ', "--trust"' if config.trust else ""
-    return f"""# Serves {name} with modelpack {__version__}: docker build -t {Path(name).stem}-api . && docker run -p {config.port}:{config.port} {Path(name).stem}-api
-FROM python:3.11-slim
-RUN pip install --no-cache-dir "modelpack[{extras}]=={__version__}"
-RUN useradd --create-home modelpack
-COPY {name} /models/
-{sidecar}USER modelpack
-EXPOSE {config.port}
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{config.port}/health')"
-CMD ["modelpack", "serve", "/models/{name}", "--host", "0.0.0.0", "--port", "{config.port}", "--workers", "{config.workers}", "--max-rows", "{config.max_rows}"{cors}{trust}]
-"""

@@ -48,7 +48,7 @@ def test_convert_refuses_to_overwrite_without_force(saved, tmp_path):
     out = tmp_path / "model.skops"
     out.write_bytes(b"precious")
     result = run("convert", path, "-o", out)
-    assert result.exit_code == 1 and "already exists; pass overwrite=True (CLI: --force)" in result.output
+    assert result.exit_code == 1 and "already exists; pass --force" in result.output
     assert out.read_bytes() == b"precious"
     assert run("convert", path, "-o", out, "--force").exit_code == 0
     assert modelpack.load(out).format == "skops"

@@ -28,9 +28,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(path: Path, *args: str):
+def running(path: Path, *args: str, command: str = COMMAND):
     port = free_port()
-    proc = subprocess.Popen([COMMAND, "serve", str(path), "--port", str(port), *args],
+    proc = subprocess.Popen([command, "serve", str(path), "--port", str(port), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -199,23 +199,6 @@ def test_form_page_in_headless_chromium(frame_server):
         assert page.inner_text("#prediction") == trained.model.predict(trained.X.iloc[7:8])[0]
         assert "no:" in page.inner_text("#probabilities")
         browser.close()
-
-
-def test_dockerfile_text(tmp_path):
-    trained = models()["logistic"]
-    path = tmp_path / "churn.onnx"
-    modelpack.save(trained.model, path, sample=trained.X)
-    target = tmp_path / "Dockerfile"
-    proc = subprocess.run([COMMAND, "serve", str(path), "--dockerfile", str(target), "--workers", "3",
-                           "--cors-origin", "https://app.example"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    text = target.read_text()
-    assert f'"modelpack[onnx,serve]=={modelpack.__version__}"' in text
-    assert "COPY churn.onnx /models/" in text and "USER modelpack" in text
-    assert 'CMD ["modelpack", "serve", "/models/churn.onnx", "--host", "0.0.0.0", "--port", "8000", "--workers", "3"' in text
-    assert '"--cors-origin", "https://app.example"' in text
-    again = subprocess.run([COMMAND, "serve", str(path), "--dockerfile", str(target)], capture_output=True, text=True)
-    assert again.returncode == 1 and "already exists" in again.stderr
 
 
 def test_files_not_written_by_modelpack_serve_with_a_schema_from_the_model(tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...errors import MissingDependencyError
+from ...errors import MissingDependencyError, _Spelled
 from ...metadata import Metadata
 from ...registry import Format
 
@@ -16,7 +16,7 @@ METADATA_KEY = "modelpack"
 PRECISIONS = ("auto", "float", "double")
 
 
-class PrecisionWarning(UserWarning):
+class PrecisionWarning(_Spelled, UserWarning):
     """A float32 export predicts differently from the original on the sample rows."""
 
 
@@ -55,7 +55,7 @@ class OnnxFormat(Format):
             from . import _export
         except ImportError as exc:
             raise MissingDependencyError(
-                f"writing ONNX needs skl2onnx ({exc.name} is missing); run: pip install 'modelpack[onnx]'"
+                f"writing ONNX needs skl2onnx ({exc.name} is missing); run: pip install 'modelpack-ml[onnx]'"
             ) from exc
         return _export.write(model, path, metadata, sample=sample, precision=precision,
                              target_opset=target_opset, check_precision=check_precision)

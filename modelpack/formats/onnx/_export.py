@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ConversionError, InvalidInputError, UnsupportedModelError, first_line
+from ...errors import ConversionError, InvalidInputError, UnsupportedModelError, first_line, spelled
 from ...metadata import STRING, InputSchema, Metadata, as_dense, sample_rows
 from . import METADATA_KEY, PRECISIONS, PrecisionWarning
 
@@ -21,6 +21,7 @@ DEFAULT_OPSET = 18
 ML_OPSET = 3
 #: How many of the caller's sample rows the float32 check runs through the export.
 PRECISION_CHECK_ROWS = 2000
+DOUBLE_OR_AUTO = "precision='double' or 'auto'"
 
 _registered = threading.Lock()
 _done = False
@@ -58,8 +59,8 @@ def write(
         if difference:
             warnings.warn(
                 f"the float32 ONNX export of {type(model).__name__} {difference} on the sample rows "
-                "(float32 rounds inputs and thresholds); export with precision='double' or 'auto' "
-                "(CLI: --precision double)",
+                "(float32 rounds inputs and thresholds); export with "
+                f"{spelled(DOUBLE_OR_AUTO, '--precision double or auto')}",
                 PrecisionWarning,
                 stacklevel=5,
             )

