@@ -13,7 +13,7 @@ import numpy as np
 from .check import EquivalenceReport, check
 from .core import load, save
 from .data import conform, read_data, synthesize
-from .errors import UnsupportedModelError, spelled
+from .errors import UnsupportedModelError, a_or_an, spelled
 from .metadata import Metadata
 from .model import Model
 from .registry import format_for_save
@@ -105,7 +105,7 @@ def convert(
     fmt.ensure_available()
     if source.convertible_to is not None and fmt.name not in source.convertible_to:
         raise UnsupportedModelError(
-            f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: a {source.format} file converts "
+            f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: {a_or_an(source.format)} file converts "
             f"only to {', '.join(sorted(source.convertible_to))}"
         )
     try:

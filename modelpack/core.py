@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_paths
-from .errors import CorruptFileError, ModelpackError, UnsupportedModelError
+from .errors import CorruptFileError, ModelpackError, UnsupportedModelError, a_or_an
 from .metadata import Metadata, build_metadata, read_sidecar, sha256_of, sidecar_path
 from .model import Model
 from .registry import NotThisFormat, candidates_for_load, format_for_save
@@ -87,7 +87,7 @@ def _unwrap(model: Any, sample: Any, classes: list[Any] | None = None) -> tuple[
         return TorchPredictor(model, classes, example=sample), sample
     if classes is not None:
         raise UnsupportedModelError(
-            f"classes= names the outputs of a Keras or PyTorch network; a {type(model).__name__} has its own classes_")
+            f"classes= names the outputs of a Keras or PyTorch network; {a_or_an(type(model).__name__)} has its own classes_")
     if not isinstance(model, Model):
         return model, sample
     if sample is None and model.metadata.sample and model.metadata.input_schema:

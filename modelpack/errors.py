@@ -5,6 +5,14 @@ from __future__ import annotations
 import re
 
 
+def a_or_an(noun: str) -> str:
+    """``noun`` with the article a reader says: an onnx file, a PMML file, an MLPClassifier, a Pipeline."""
+    word = str(noun)
+    vowel = word[:1].lower() in "aeiou"
+    letter_named = len(word) > 1 and word[0] in "FHLMNRSX" and word[1].isupper()  # "an MLP", "an SVC"
+    return f"{'an' if vowel or letter_named else 'a'} {word}"
+
+
 def spelled(python: str, cli: str) -> str:
     """An option named both ways in a message: ``overwrite=True`` for Python callers, ``--force``
     on the command line. The message reads in Python's terms; the CLI prints it in its own."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError, ModelpackError, UnsupportedModelError, first_line
+from .errors import InvalidInputError, ModelpackError, UnsupportedModelError, a_or_an, first_line
 from .metadata import Metadata
 
 METHODS = ("predict", "predict_proba", "transform")
@@ -143,7 +143,7 @@ class Model:
     def to_sklearn(self) -> Any:
         """The model as a scikit-learn estimator, where the format allows it."""
         raise UnsupportedModelError(
-            f"a {self.format} file cannot be turned back into a scikit-learn estimator"
+            f"{a_or_an(self.format)} file cannot be turned back into a scikit-learn estimator"
         )
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ from .errors import (
     ModelFileNotFoundError,
     UnknownFormatError,
     UnknownOptionError,
+    a_or_an,
     spelled,
 )
 
@@ -212,7 +213,7 @@ def candidates_for_load(path: Path, format_name: str | None = None) -> list[Form
     if by_extension:
         names = ", ".join(f.name for f in by_extension)
         raise CorruptFileError(
-            f"{path} has a {names} extension but its content is not {names}; the file is corrupt or mislabelled"
+            f"{path} has {a_or_an(names)} extension but its content is not {names}; the file is corrupt or mislabelled"
         )
     raise UnknownFormatError(
         f"could not deduce the format of {path.name!r} from its extension or its content; "

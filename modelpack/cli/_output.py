@@ -18,12 +18,17 @@ def console() -> Any:
     return Console()
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+def table(title: str | None, columns: list[str] | int, rows: list[list[Any]]) -> None:
+    """A table; ``columns`` names them, or counts them for a table without a header (key, value).
+
+    Long values (a sha256, a list of layers) are folded onto the next line, never cut short.
+    """
     from rich.table import Table
 
-    t = Table(title=title, show_header=True, header_style="bold")
-    for c in columns:
-        t.add_column(c)
+    headed = not isinstance(columns, int)
+    t = Table(title=title, show_header=headed, header_style="bold")
+    for c in columns if not isinstance(columns, int) else [""] * columns:
+        t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*[str(v) for v in r])
     console().print(t)

@@ -10,13 +10,23 @@ from ._output import print_json, table
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def command(as_json: bool) -> None:
+@click.option("--classpath", is_flag=True,
+              help="Print the Java classpath of the JPMML-Evaluator jars PMML is scored with, for javac/java -cp.")
+def command(as_json: bool, classpath: bool) -> None:
     """Show the usable formats, library versions, the Java PMML uses and the JPMML jar versions.
 
     \b
     Example:
       modelpack doctor
+      javac -cp "$(modelpack doctor --classpath)" Score.java
     """
+    if classpath:
+        import os
+
+        from ..formats.pmml._java import evaluator_classpath
+
+        click.echo(os.pathsep.join(evaluator_classpath()))
+        return
     report = diagnose()
     if as_json:
         print_json(report)
@@ -31,4 +41,4 @@ def command(as_json: bool) -> None:
         rows.append(["libjvm", java["libjvm"]])
     for pkg, jars in report["jars"].items():
         rows += [[f"{pkg} jar {jar}", v] for jar, v in sorted(jars.items())]
-    table("modelpack doctor", ["", ""], rows)
+    table("modelpack doctor", 2, rows)

@@ -51,7 +51,7 @@ def command(file: str, format_name: str | None, as_json: bool) -> None:
     if not info.audited:
         rows.append(["read to the end", "no: treat this file as suspect"])
     rows += _detail_rows(info.details)
-    table(None, ["", ""], rows)
+    table(None, 2, rows)
     if meta is not None and meta.input_schema is not None:
         table(
             f"input schema ({meta.input_schema.kind})",

@@ -14,6 +14,7 @@ from ..errors import (
     UnsupportedModelError,
     UntrustedContentError,
     VersionMismatchWarning,
+    a_or_an,
     first_line,
 )
 from ..metadata import InputSchema, Metadata, classes_of, model_type_of, task_of
@@ -91,7 +92,7 @@ class ObjectFormat(Format):
     def wrap(self, estimator: Any, path: Path, metadata: Metadata | None) -> SklearnModel:
         if not any(callable(getattr(estimator, m, None)) for m in METHODS):
             raise UnsupportedModelError(
-                f"{path} holds a {type(estimator).__module__}.{type(estimator).__qualname__}, "
+                f"{path} holds {a_or_an(type(estimator).__module__)}.{type(estimator).__qualname__}, "
                 "not a model (nothing with predict, predict_proba or transform)"
             )
         if metadata is None:  # a file not written by modelpack: describe what we loaded

@@ -13,6 +13,7 @@ from ..errors import (
     ResourceLimitError,
     UnsupportedModelError,
     UntrustedContentError,
+    a_or_an,
     first_line,
 )
 from ..metadata import Metadata
@@ -42,7 +43,7 @@ class SkopsFormat(ObjectFormat):
         try:
             sio.dump(model, path, compression=compression)
         except Exception as exc:  # skops' UnsupportedTypeException and the like, for a type it cannot write
-            raise UnsupportedModelError(f"skops cannot write a {type(model).__name__}: {first_line(exc)}; "
+            raise UnsupportedModelError(f"skops cannot write {a_or_an(type(model).__name__)}: {first_line(exc)}; "
                                         "save it as joblib, pickle or ONNX instead") from exc
         # The zip has room for our metadata; skops ignores members its schema does not name.
         with zipfile.ZipFile(path, "a", compression=compression) as zf:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UntrustedContentError
+from ..errors import UntrustedContentError, a_or_an
 
 _INT = (int, np.integer)
 _PRIMITIVE = (str, bytes, int, float, bool, complex, type(None))
@@ -71,7 +71,7 @@ def plain_data(value: Any, what: str, depth: int = 0) -> None:
         return
     if type(value) is np.ndarray and not value.dtype.hasobject:
         return
-    raise Refused(f"{what} holds a {type(value).__module__}.{type(value).__qualname__}, where only plain data belongs")
+    raise Refused(f"{what} holds {a_or_an(type(value).__module__)}.{type(value).__qualname__}, where only plain data belongs")
 
 
 def array(value: Any, what: str, dtype: Any = None, ndim: int | None = None, copy: bool = True) -> np.ndarray:
@@ -346,9 +346,9 @@ def build_via_setstate(inst: Any, state: Any) -> Any:
     from numpy.random import SeedSequence
 
     if type(state) is tuple and len(state) == 2 and type(state[1]) is SeedSequence:
-        plain_data(state[0], f"the state of a {type(inst).__name__}")
+        plain_data(state[0], f"the state of {a_or_an(type(inst).__name__)}")
     else:
-        plain_data(state, f"the state of a {type(inst).__name__}")
+        plain_data(state, f"the state of {a_or_an(type(inst).__name__)}")
     inst.__setstate__(state)
     return inst
 
@@ -544,7 +544,7 @@ def call_pyx_unpickle(func: Any, args: tuple[Any, ...], cls: Any) -> Any:
     require(state is None or (type(state) is tuple and len(state) <= 16), f"{cls.__name__} state is malformed")
     for value in state or ():
         require(isinstance(value, (int, float, type(None))) or (type(value) is dict and not value),
-                f"{cls.__name__} state holds a {type(value).__name__}")
+                f"{cls.__name__} state holds {a_or_an(type(value).__name__)}")
     return func(*args)
 
 

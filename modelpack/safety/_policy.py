@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UntrustedContentError, spelled
+from ..errors import UntrustedContentError, a_or_an, spelled
 from . import _guards as g
 from ._allowlist import BUILD_DICT, Entry, entry_for, resolve
 from ._limits import MAX_DEPTH
@@ -120,7 +120,7 @@ class LoadPolicy:
         if found is None:
             if _trusted_callable(self, func):
                 return func(*args)
-            raise UntrustedContentError(f"{machine.source}: the pickle calls a {type(func).__name__} object, "
+            raise UntrustedContentError(f"{machine.source}: the pickle calls {a_or_an(type(func).__name__)} object, "
                                         "which is not a global it may call")
         module, name, entry, obj = found
         if entry.call is None:
@@ -156,7 +156,7 @@ class LoadPolicy:
         if entry is None:
             if f"{module}.{name}" in self.trusted:
                 return _default_build(inst, state)
-            raise UntrustedContentError(f"{machine.source}: the pickle sets the state of a {module}.{name}, "
+            raise UntrustedContentError(f"{machine.source}: the pickle sets the state of {a_or_an(module)}.{name}, "
                                         "which a model file may not do")
         if entry.build == BUILD_DICT:
             return _guarded(machine, module, name, lambda: _build_dict(inst, state))
@@ -168,7 +168,7 @@ class LoadPolicy:
         expected = list if what.startswith("APPEND") else set if what == "ADDITEMS" else dict
         if isinstance(entry, Entry) and entry.container is expected and isinstance(container, expected):
             return
-        raise UntrustedContentError(f"{machine.source}: the pickle fills a {type(container).__name__} with {what}, "
+        raise UntrustedContentError(f"{machine.source}: the pickle fills {a_or_an(type(container).__name__)} with {what}, "
                                     "which a model file may not do")
 
     def finish(self, machine: Machine, root: Any) -> Any:
@@ -217,11 +217,11 @@ def _build_dict(inst: Any, state: Any) -> Any:
     slots = None
     if type(state) is tuple and len(state) == 2:
         state, slots = state
-        g.require(slots is None or hasattr(type(inst), "__slots__"), f"slot state for a {type(inst).__name__}, a class without slots")
+        g.require(slots is None or hasattr(type(inst), "__slots__"), f"slot state for {a_or_an(type(inst).__name__)}, a class without slots")
     for part in (state, slots):
         g.require(part is None or (type(part) is dict and all(type(k) is str and not (k.startswith("__") and k.endswith("__"))
                                                               for k in part)),
-                  f"the state of a {type(inst).__name__} is not a dictionary of attributes")
+                  f"the state of {a_or_an(type(inst).__name__)} is not a dictionary of attributes")
     return _default_build(inst, (state, slots) if slots else state)
 
 

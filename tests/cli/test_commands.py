@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,34 @@ def test_predict_on_a_header_only_file_writes_nothing(saved, tmp_path):
     assert result.exit_code == 1 and "header.csv has no rows; nothing was written" in result.output
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["model.joblib", "model.joblib.modelpack.json", "data.csv", "header.csv"])
+
+
+def test_first_hour_output_on_a_narrow_terminal(saved):
+    """info: no empty header row, the whole sha256 (folded, not cut); help: no sentence cut short."""
+    _, path, _ = saved
+    env = {**os.environ, "COLUMNS": "60"}
+    done = subprocess.run([COMMAND, "info", str(path)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "file" in lines[1] and "━" not in lines[2]  # the first row is data, not an empty header
+    from modelpack.info import describe
+
+    digest = describe(str(path)).sha256
+    cells = "".join(line.split("│")[2].strip() for line in lines if line.count("│") == 3)
+    assert digest in cells and "…" not in done.stdout
+    helped = subprocess.run([COMMAND, "--help"], capture_output=True, text=True, env=env)
+    commands = helped.stdout.split("Commands:")[1]
+    assert "..." not in commands and "…" not in commands
+    assert "versions, size and sha256." in " ".join(helped.stdout.split())
+
+
+def test_messages_name_options_as_the_cli_spells_them(saved, tmp_path):
+    _, path, _ = saved
+    result = run("convert", path, "-o", tmp_path / "model.unknown")
+    assert result.exit_code == 1 and "pass --to with one of" in result.output and "format=" not in result.output
+    hostile = tmp_path / "evil.joblib"
+    import joblib
+
+    joblib.dump(print, hostile)  # a builtin: refused without trust
+    result = run("verify", hostile)
+    assert result.exit_code == 1 and "--trust" in result.output and "trust=True" not in result.output

@@ -10,17 +10,19 @@ import pytest
 
 import modelpack
 from conftest import models
+from serve.test_serve import COMMAND
 from examples.conftest import EXAMPLES
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    from jpmml_evaluator import _classpath
-
     javac = shutil.which("javac")
     if javac is None:
         pytest.fail("a JDK (javac) is needed for the examples/java test")
-    classpath = ":".join(_classpath(user_classpath=[]))
+    listed = subprocess.run([COMMAND, "doctor", "--classpath"], capture_output=True, text=True)  # as the README does
+    assert listed.returncode == 0, listed.stderr
+    classpath = listed.stdout.strip()
+    assert classpath.count(".jar") >= 5
     build = tmp_path_factory.mktemp("java-build")
     subprocess.run([javac, "-cp", classpath, "-d", str(build), str(EXAMPLES / "java" / "Score.java")],
                    check=True, capture_output=True, timeout=120)

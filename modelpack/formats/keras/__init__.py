@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ...errors import CorruptFileError, UnsupportedModelError, first_line
+from ...errors import CorruptFileError, UnsupportedModelError, a_or_an, first_line
 from ...metadata import Metadata
 from ...registry import Format
 from ._config import HDF5_MAGIC
@@ -97,7 +97,7 @@ def _network_of(model: Any) -> Any:
         return model.network
     if is_keras_model(model):
         return model
-    raise UnsupportedModelError(f"a {type(model).__name__} is not a Keras model; .keras files hold Keras models")
+    raise UnsupportedModelError(f"{a_or_an(type(model).__name__)} is not a Keras model; .keras files hold Keras models")
 
 
 def _keras_version() -> str:

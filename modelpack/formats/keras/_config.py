@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ...errors import CorruptFileError, UntrustedContentError, first_line
+from ...errors import CorruptFileError, UntrustedContentError, a_or_an, first_line
 from ...safety import TRUST_HINT
 
 MAX_CONFIG = 64 << 20
@@ -77,7 +77,7 @@ def refused_in(config: Any) -> list[str]:
                 continue
             module = node.get("module")
             if name in ("Lambda", "TFOpLambda", "__lambda__"):
-                found.append(f"a {name} layer (Python code: {_layer_name(node)})")
+                found.append(f"{a_or_an(name)} layer (Python code: {_layer_name(node)})")
             elif module == "builtins":
                 if name not in PLAIN_BUILTINS:
                     found.append(f"builtins.{name}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ConversionError, InvalidInputError, first_line, spelled
+from ...errors import ConversionError, InvalidInputError, a_or_an, first_line, spelled
 from ...metadata import Metadata
 
 DOUBLE = "precision='double'"
@@ -31,7 +31,7 @@ def write(adapter: Any, path: Path, metadata: Metadata, *, precision: str, targe
 
     library = adapter.__modelpack__["library"]
     if precision == "double":
-        raise InvalidInputError(f"a {library} network computes in float32, and so does its ONNX export; "
+        raise InvalidInputError(f"{a_or_an(library)} network computes in float32, and so does its ONNX export; "
                                 f"{spelled(DOUBLE, '--precision double')} is for scikit-learn models")
     with tempfile.TemporaryDirectory() as folder:
         written = Path(folder) / "model.onnx"

@@ -88,10 +88,19 @@ def ensure_jvm() -> Java:
         if jpype.isJVMStarted():
             return java
         jvm = java.libjvm or _first_with_libjvm()
-        from jpmml_evaluator import _classpath
-
-        jpype.startJVM(str(jvm), classpath=_classpath(user_classpath=[]))
+        jpype.startJVM(str(jvm), classpath=evaluator_classpath())
     return java
+
+
+def evaluator_classpath() -> list[str]:
+    """The JPMML-Evaluator jars the ``jpmml_evaluator`` package ships (what a JVM app needs to score
+    PMML as modelpack does). The package lists them only through a private function: its one use is here."""
+    try:
+        from jpmml_evaluator import _classpath
+    except ImportError as exc:
+        raise MissingDependencyError("the JPMML-Evaluator jars come with jpmml_evaluator; run: "
+                                     "pip install 'modelpack-ml[pmml]'") from exc
+    return [str(jar) for jar in _classpath(user_classpath=[])]
 
 
 def _first_with_libjvm() -> Path:

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConversionError, UnsupportedModelError, first_line
+from ...errors import ConversionError, UnsupportedModelError, a_or_an, first_line
 from ...metadata import Metadata
 from ...registry import Format
 
@@ -33,7 +33,7 @@ class TfliteFormat(Format):
         network = getattr(model, "network", None)
         if network is None or not hasattr(model, "__modelpack__"):
             raise UnsupportedModelError(
-                f"TF Lite files are written from Keras networks; a {type(model).__name__} is not one "
+                f"TF Lite files are written from Keras networks; {a_or_an(type(model).__name__)} is not one "
                 "(for scikit-learn models use onnx)")
         with tempfile.TemporaryDirectory() as folder:
             written = Path(folder) / "model.tflite"

@@ -21,6 +21,7 @@ from ...errors import (
     ModelpackError,
     UnsupportedModelError,
     UntrustedContentError,
+    a_or_an,
     first_line,
 )
 from ...metadata import Metadata
@@ -54,7 +55,7 @@ class TorchFormat(Format):
         import torch
 
         if not hasattr(model, "exported"):
-            raise UnsupportedModelError(f"a {type(model).__name__} is not a PyTorch module; .pt2 files hold "
+            raise UnsupportedModelError(f"{a_or_an(type(model).__name__)} is not a PyTorch module; .pt2 files hold "
                                         "torch.export programs")
         try:
             program = model.exported()

@@ -14,6 +14,7 @@ from ...errors import (
     ModelpackError,
     UnsupportedModelError,
     UntrustedContentError,
+    a_or_an,
     first_line,
 )
 from ...metadata import Metadata
@@ -74,7 +75,7 @@ def load_network(path: Path, kind: str, trust: bool = False) -> Any:
     except Exception as exc:  # torch's own errors on a damaged or foreign file
         raise CorruptFileError(f"PyTorch cannot load {path.name}: {first_line(exc)}") from exc
     if not isinstance(loaded, torch.nn.Module):
-        raise UnsupportedModelError(f"{path.name} holds a {type(loaded).__name__} (a state_dict?), not a module: "
+        raise UnsupportedModelError(f"{path.name} holds {a_or_an(type(loaded).__name__)} (a state_dict?), not a module: "
                                     "there is nothing to predict with without the code that defines the network")
     return loaded
 
