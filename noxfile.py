@@ -1,4 +1,4 @@
-"""Sessions people run: `nox -s tests`, `lint`, `typecheck`, `bench`."""
+"""Sessions people run: `nox -s tests`, `lint`, `typecheck`, `docs`, `bench`."""
 
 import nox
 
@@ -21,6 +21,13 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("mypy")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ (strict: a broken link or reference fails); open site/index.html."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python="3.11")

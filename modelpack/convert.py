@@ -88,11 +88,13 @@ def convert(
         dst: where to write; kept unless ``overwrite``.
         data: rows to check on (a CSV/Parquet/JSON lines/.npy path, or a DataFrame/array);
             default: the sample rows recorded in ``src``, else rows synthesized from its schema.
-        rtol, atol, min_agreement: the check's tolerances (defaults: what the formats can hold,
-            and 100% equal labels).
+        rtol: the check's relative tolerance (default: what the formats can hold).
+        atol: the check's absolute tolerance (default: what the formats can hold).
+        min_agreement: the share of equal labels required (default 1.0: all).
         accept_missing: methods of ``src`` the target format may lack (``["predict_proba"]``);
             any other method the converted model lacks fails the check.
-        trust, max_memory: as for :func:`modelpack.load` of ``src``.
+        trust: as for :func:`modelpack.load` of ``src``.
+        max_memory: as for :func:`modelpack.load` of ``src``.
         **options: the destination format's options, e.g. ``precision="double"``.
 
     Returns:
