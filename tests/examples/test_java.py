@@ -7,10 +7,10 @@ import shutil
 import subprocess
 
 import pytest
+from serve.test_serve import COMMAND
 
 import modelpack
 from conftest import models
-from serve.test_serve import COMMAND
 from examples.conftest import EXAMPLES
 
 
