@@ -85,6 +85,10 @@ def _unwrap(model: Any, sample: Any, classes: list[Any] | None = None) -> tuple[
         return KerasPredictor(model, classes), sample
     if is_torch_model(model):
         return TorchPredictor(model, classes, example=sample), sample
+    from .formats.h2o._adapter import H2oPredictor, is_h2o_model
+
+    if is_h2o_model(model):
+        return H2oPredictor(model), sample
     if classes is not None:
         raise UnsupportedModelError(
             f"classes= names the outputs of a Keras or PyTorch network; {a_or_an(type(model).__name__)} has its own classes_")

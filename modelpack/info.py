@@ -41,6 +41,8 @@ class FileInfo:
             return str(self.tree["class"])
         if self.details.get("model_element"):
             return f"PMML {self.details['model_element']} ({self.details.get('function') or 'no function'})"
+        if self.details.get("model_type"):  # formats that name it themselves (an H2O MOJO's algorithm)
+            return str(self.details["model_type"])
         if "opsets" in self.details:
             return f"ONNX graph from {self.details.get('producer') or 'an unknown producer'}"
         return "unknown"

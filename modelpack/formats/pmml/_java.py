@@ -11,6 +11,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...errors import MissingDependencyError
 
@@ -80,7 +81,8 @@ def find_java() -> Java:
 
 
 def ensure_jvm() -> Java:
-    """Start the in-process JVM jpmml_evaluator uses: once per process, with the Java found above."""
+    """Start the one in-process JVM that PMML (JPMML-Evaluator) and H2O (genmodel) share: once per
+    process, with the Java found above and every jar of the two that is installed on its classpath."""
     import jpype
 
     java = find_java()
@@ -88,8 +90,16 @@ def ensure_jvm() -> Java:
         if jpype.isJVMStarted():
             return java
         jvm = java.libjvm or _first_with_libjvm()
-        jpype.startJVM(str(jvm), classpath=evaluator_classpath())
+        classpath = [*_installed(evaluator_classpath), *_installed(genmodel_classpath)]
+        jpype.startJVM(str(jvm), classpath=classpath)
     return java
+
+
+def _installed(jars: Any) -> list[str]:
+    try:
+        return list(jars())
+    except MissingDependencyError:
+        return []
 
 
 def evaluator_classpath() -> list[str]:
@@ -101,6 +111,25 @@ def evaluator_classpath() -> list[str]:
         raise MissingDependencyError("the JPMML-Evaluator jars come with jpmml_evaluator; run: "
                                      "pip install 'modelpack-ml[pmml]'") from exc
     return [str(jar) for jar in _classpath(user_classpath=[])]
+
+
+def genmodel_classpath() -> list[str]:
+    """H2O's genmodel classes, which read and score MOJOs: the ``h2o`` package's own jar (genmodel is
+    inside it), after a slim h2o-genmodel jar when one is installed (sklearn2pmml ships one)."""
+    import importlib.util
+
+    found = []
+    spec = importlib.util.find_spec("sklearn2pmml")
+    if spec is not None and spec.origin:
+        found += sorted(str(p) for p in (Path(spec.origin).parent / "resources").glob("h2o-genmodel-*.jar"))
+    spec = importlib.util.find_spec("h2o")
+    if spec is not None and spec.origin:
+        jar = Path(spec.origin).parent / "backend" / "bin" / "h2o.jar"
+        if jar.exists():
+            found.append(str(jar))
+    if not found:
+        raise MissingDependencyError("scoring H2O MOJOs needs H2O's genmodel classes; run: pip install 'modelpack-ml[h2o]'")
+    return found
 
 
 def _first_with_libjvm() -> Path:
