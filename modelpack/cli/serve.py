@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ..registry import candidates_for_load
-from ..serve import ServeConfig, serve
 from ._options import trust
 
 
@@ -45,6 +44,8 @@ def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[s
       modelpack serve model.onnx --port 8000 --workers 2
       curl -d '[{"age": 42, "city": "Paris"}]' -H 'Content-Type: application/json' 'localhost:8000/predict?proba=true'
     """
+    from ..serve import ServeConfig, serve  # asyncio and the server's modules: not for every command's start
+
     config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log, threads,
                          max_queue, header_timeout, body_timeout, idle_timeout, max_memory)
     if dockerfile_path:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import io
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +99,61 @@ def _pristine_dispatch() -> dict[Any, Any]:
 
 @contextlib.contextmanager
 def _decompressed(path: Path) -> Iterator[Any]:
-    """joblib's own detection of its compressors, as a stream; nothing is unpickled here."""
-    from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
+    """The file's pickle stream, decompressed as joblib detects its compressors (by the same magic
+    prefixes) with the standard library's readers, so reading one does not import joblib (``info``
+    imports no model library); lz4 and joblib < 0.10's "ZF" files go through joblib itself.
+    Nothing is unpickled here."""
+    import bz2
+    import gzip
+    import lzma
 
-    with open(path, "rb") as fh, _validate_fileobject_and_memmap(fh, str(path)) as (stream, _):
-        yield stream
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        fh.seek(0)
+        opener = next((open_ for prefix, open_ in _STDLIB_READERS if head.startswith(prefix)), None)
+        if head.startswith(b"ZF") or head.startswith(b'\x04"M\x18'):
+            from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
+
+            with _validate_fileobject_and_memmap(fh, str(path)) as (stream, _):
+                yield stream
+            return
+        if opener is None:
+            yield fh  # not compressed
+            return
+        readers: dict[str, Callable[[Any], Any]] = {"zlib": lambda f: io.BufferedReader(_ZlibReader(f)), "gzip": lambda f: gzip.GzipFile(fileobj=f),
+                   "bz2": bz2.BZ2File, "lzma": lambda f: lzma.LZMAFile(f, format=lzma.FORMAT_ALONE),
+                   "xz": lambda f: lzma.LZMAFile(f, format=lzma.FORMAT_XZ)}
+        with readers[opener](fh) as stream:
+            yield stream
+
+
+#: joblib's compressor prefixes (joblib.compressor), most specific first.
+_STDLIB_READERS = ((b"\xfd7zXZ", "xz"), (b"\x1f\x8b", "gzip"), (b"BZ", "bz2"), (b"]\x00", "lzma"), (b"x", "zlib"))
+
+
+class _ZlibReader(io.RawIOBase):
+    """A zlib stream (joblib's ``compress=("zlib", n)`` and its default ``compress=True``), read
+    incrementally so that a bomb is charged to the load's budget as it inflates."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj()
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            if self._inflate.eof:
+                return 0
+            data = self._inflate.unconsumed_tail or self._raw.read(self.CHUNK)
+            if not data:
+                raise EOFError("the compressed stream ended before its end marker")
+            self._pending = self._inflate.decompress(data, len(buffer))
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n

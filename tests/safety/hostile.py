@@ -250,7 +250,7 @@ def unparsable_prefix(folder: Path, marker: Path) -> Path:
 
 ATTACKS: list[Callable[[Path, Path], Path]] = [
     attribute_walk, partial_eval_in_transformer, attrgetter_chain,
-    *(os_system_in_joblib(c) for c in (0, 3, "gzip", "bz2", "lzma")),
+    *(os_system_in_joblib(c) for c in (0, 3, "gzip", "bz2", "lzma", "xz", "zlib")),
     booster_from_path, lightgbm_booster_from_dev_zero,
     tree_child_out_of_range, tree_cycle, tree_feature_out_of_range, tree_short_n_classes, dtype_hidden_object,
     bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
