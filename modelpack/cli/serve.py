@@ -33,10 +33,13 @@ from ._options import trust
               help="Write a Docker build context serving FILE this way into this folder (the model, a wheel "
                    "of this modelpack, pinned requirements, the Dockerfile), and exit.")
 @click.option("--force", is_flag=True, help="With --dockerfile: replace the folder if it exists.")
+@click.option("--runtime", type=click.Choice(["native", "onnx"]), default="native", show_default=True,
+              help="onnx: serve a pickle, joblib or skops model as its ONNX conversion, made at start and checked on "
+                   "the rows recorded with the model; if it cannot be made or does not pass, the model itself is served.")
 @trust
 def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[str, ...], max_rows: int, max_body: int,
             access_log: bool, threads: int, max_queue: int, header_timeout: float, body_timeout: float,
-            idle_timeout: float, dockerfile_path: str | None, force: bool, trust: bool, max_memory: int | None) -> None:
+            idle_timeout: float, dockerfile_path: str | None, force: bool, runtime: str, trust: bool, max_memory: int | None) -> None:
     """Serve FILE as an HTTP API: POST/GET /predict, /health, /metadata, /openapi.json, and a form at /.
 
     \b
@@ -47,7 +50,7 @@ def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[s
     from ..serve import ServeConfig, serve  # asyncio and the server's modules: not for every command's start
 
     config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log, threads,
-                         max_queue, header_timeout, body_timeout, idle_timeout, max_memory)
+                         max_queue, header_timeout, body_timeout, idle_timeout, max_memory, runtime)
     if dockerfile_path:
         from ..serve._docker import write_context
 

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependencyError, ModelpackError, first_line
@@ -39,6 +40,7 @@ class ServeConfig:
     body_timeout: float = 30.0
     idle_timeout: float = 5.0
     max_memory: int | None = None
+    runtime: str = "native"  # "onnx": serve a pickle/joblib/skops model as its ONNX conversion, if it checks
 
 
 def create_app(model: Model, config: ServeConfig) -> Any:
@@ -269,6 +271,31 @@ def _load(config: ServeConfig) -> Model:
     return load_cooperative(config.path, trust=config.trust, one_thread=True, max_memory=config.max_memory)
 
 
+def as_onnx(model: Model, folder: Path) -> tuple[Model, str]:
+    """``--runtime onnx``: the model converted to ONNX in memory and checked on the rows recorded with it,
+    and what happened; the model itself when there is nothing to check on or the check fails."""
+    from ..check import check
+    from ..core import load, save
+
+    if model.format == "onnx":
+        return model, "the model is ONNX already"
+    sample, schema = model.metadata.sample, model.metadata.input_schema
+    if not sample or schema is None:
+        return model, f"no sample rows are recorded with it to check a conversion on; serving {model.format}"
+    path = folder / "model.onnx"
+    try:
+        save(model, path)
+        converted = load(path)
+        report = check(model, converted, sample.frame(schema), data_source="the recorded sample rows")
+    except ModelpackError as exc:
+        return model, f"it could not be converted to ONNX ({first_line(exc)}); serving {model.format}"
+    if not report.passed:
+        failed = ", ".join(c.method for c in report.comparisons if not c.passed) or "no method compared"
+        return model, f"its ONNX conversion differs on the recorded rows ({failed}); serving {model.format}"
+    return converted, (f"converted to ONNX in memory ({converted.metadata.extra.get('precision', '?')} precision) "
+                       f"and checked on the {report.rows} recorded rows: passed; serving the ONNX session")
+
+
 def serve(config: ServeConfig) -> None:
     """Load the model (failing early on a bad file) and run uvicorn until interrupted."""
     try:
@@ -278,6 +305,18 @@ def serve(config: ServeConfig) -> None:
     from ._protocol import HeaderTimeoutProtocol
 
     model = _load(config)
+    if config.runtime == "onnx":
+        import atexit
+        import shutil
+        import tempfile
+        from dataclasses import replace
+
+        folder = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
+        atexit.register(shutil.rmtree, folder, True)
+        model, what = as_onnx(model, folder)
+        print(f"modelpack: --runtime onnx: {config.path} {what}", file=sys.stderr, flush=True)
+        if model.path is not None and model.path.parent == folder:  # workers load the checked conversion
+            config = replace(config, path=str(model.path), runtime="native")
     HeaderTimeoutProtocol.header_timeout = config.header_timeout
     common: dict[str, Any] = {"host": config.host, "port": config.port, "access_log": config.access_log,
                               "log_level": "info", "http": HeaderTimeoutProtocol, "timeout_keep_alive": config.idle_timeout}

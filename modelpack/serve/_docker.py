@@ -56,6 +56,7 @@ def dockerfile(config: Any, models: list[str], wheel: str, extras: list[str]) ->
     cors = "".join(f', "--cors-origin", "{o}"' for o in config.cors_origins)
     trust = ', "--trust"' if config.trust else ""
     memory = f', "--max-memory", "{config.max_memory}"' if config.max_memory else ""
+    memory += ', "--runtime", "onnx"' if getattr(config, "runtime", "native") == "onnx" else ""
     tag = Path(name).stem.lower().replace("_", "-") + "-api"
     command = ["modelpack", "serve", f"/models/{name}", "--host", "0.0.0.0", "--port", str(PORT),
                "--workers", str(config.workers), "--threads", str(config.threads),

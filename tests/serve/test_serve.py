@@ -296,3 +296,36 @@ def test_the_start_up_line_names_model_format_and_address(tmp_path):
         proc.terminate()
         proc.wait(timeout=20)
     assert f"serving {path} (onnx, sklearn.linear_model._logistic.LogisticRegression) on http://127.0.0.1:{port}" in line
+
+
+def test_runtime_onnx_serves_the_checked_conversion_and_answers_alike(tmp_path):
+    """`--runtime onnx` on a joblib pipeline: the ONNX session serves, and answers as scikit-learn does."""
+    trained = models()["pipeline_frame"]
+    path = tmp_path / "model.joblib"
+    modelpack.save(trained.model, path, sample=trained.X)
+    rows = trained.X[:60].to_dict("records")
+    answers = {}
+    for runtime in ("native", "onnx"):
+        with running(path, "--runtime", runtime) as url:
+            assert httpx.get(f"{url}/metadata").json()["format"] == ("onnx" if runtime == "onnx" else "joblib")
+            answer = httpx.post(f"{url}/predict?proba=true", json=rows)
+            assert answer.status_code == 200, answer.text
+            answers[runtime] = answer.json()
+            bad = httpx.post(f"{url}/predict", json=[{**rows[0], "age": "old"}])
+            assert bad.status_code == 422 and bad.json()["field"] == "age"  # the same validation on both paths
+    assert answers["onnx"]["predictions"] == answers["native"]["predictions"]
+    np.testing.assert_allclose(answers["onnx"]["probabilities"], answers["native"]["probabilities"], rtol=1e-4, atol=1e-5)
+
+
+def test_runtime_onnx_without_rows_to_check_on_serves_the_model_itself(tmp_path):
+    trained = models()["pipeline_frame"]
+    path = tmp_path / "model.joblib"
+    modelpack.save(trained.model, path)  # no sample: nothing to prove a conversion on
+    proc = subprocess.Popen([COMMAND, "serve", str(path), "--runtime", "onnx", "--port", str(free_port())],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "--runtime onnx" in first and "no sample rows" in first and "serving joblib" in first
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
