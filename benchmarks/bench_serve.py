@@ -96,13 +96,8 @@ def wrk(url: str, body: dict, seconds: int, script_dir: Path) -> dict:
             "socket_errors": socket_errors.group(1) if socket_errors else "none", "raw": out}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install wrk")
+def served_model() -> tuple[pd.DataFrame, object, dict]:
+    """The rows, the model (a ColumnTransformer + 100-tree forest) and the one-row request body."""
     rng = np.random.default_rng(0)
     n = 5000
     X = pd.DataFrame({"age": rng.integers(18, 80, n), "income": rng.normal(5e4, 1.5e4, n).round(2),
@@ -111,7 +106,17 @@ def main() -> None:
     model = make_pipeline(ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["city", "plan"])],
                                             remainder="passthrough"),
                           RandomForestClassifier(100, max_depth=10, random_state=0, n_jobs=1)).fit(X, y)
-    body = {"age": 42, "income": 51234.5, "city": "Paris", "plan": "pro"}
+    return X, model, {"age": 42, "income": 51234.5, "city": "Paris", "plan": "pro"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    X, model, body = served_model()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)

@@ -21,6 +21,7 @@ from ..model import SklearnModel
 from ..safety import TRUST_HINT, Budget, admitted_outside_modelpack, check_graph, human, untrusted_globals
 from ..safety._limits import MAX_MEMBER
 from ._object import ObjectFormat, installed_version
+from ._zipped import metadata_member, read_member
 
 MEMBER = "modelpack.json"
 
@@ -51,13 +52,7 @@ class SkopsFormat(ObjectFormat):
         return metadata
 
     def read_metadata(self, path: Path) -> Metadata | None:
-        try:
-            with zipfile.ZipFile(path) as zf:
-                if MEMBER not in zf.namelist():
-                    return None
-                return Metadata.from_json(_read_member(zf, MEMBER, path))
-        except zipfile.BadZipFile as exc:
-            raise CorruptFileError(f"{path} is not a valid skops file: {exc}") from exc
+        return metadata_member(path, MEMBER, "skops file")
 
     def describe(self, path: Path) -> dict[str, Any] | None:
         """The skops protocol, the skops version that wrote the file, and its estimators."""
@@ -67,7 +62,7 @@ class SkopsFormat(ObjectFormat):
             with zipfile.ZipFile(path) as zf:
                 if "schema.json" not in zf.namelist():
                     return None
-                schema = json.loads(_read_member(zf, "schema.json", path))
+                schema = json.loads(read_member(zf, "schema.json", path))
         except (zipfile.BadZipFile, ValueError) as exc:
             raise CorruptFileError(f"{path.name} is not a valid skops file: {first_line(exc)}") from exc
         if not isinstance(schema, dict):
@@ -146,16 +141,6 @@ def _check_members(path: Path, budget: Budget) -> None:
         raise CorruptFileError(f"{path} is not a valid skops file: {exc}") from exc
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
-    """A JSON member, refused past MAX_MEMBER whatever its header claims."""
-    with zf.open(name) as fh:
-        data = fh.read(MAX_MEMBER + 1)
-    if len(data) > MAX_MEMBER:
-        raise ResourceLimitError(f"{path.name}: its {name} member is over {human(MAX_MEMBER)}; modelpack metadata is "
-                                 "a few kilobytes, so this file is not one modelpack wrote")
-    return data
-
-
 def _check_tree_arguments(path: Path) -> None:
     """skops calls Tree(n_features, n_classes, n_outputs) with values from the file: check them first."""
     import io
@@ -166,7 +151,7 @@ def _check_tree_arguments(path: Path) -> None:
     from ..safety._guards import Refused, check_tree_args
 
     with zipfile.ZipFile(path) as zf:
-        schema = json.loads(_read_member(zf, "schema.json", path))
+        schema = json.loads(read_member(zf, "schema.json", path))
         todo: list[Any] = [schema]
         while todo:
             node = todo.pop()

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConversionError, CorruptFileError, UnsupportedModelError, a_or_an, first_line
+from ...errors import ConversionError, UnsupportedModelError, a_or_an, first_line
 from ...metadata import Metadata
 from ...registry import Format
 
@@ -57,15 +57,9 @@ class H2oFormat(Format):
     def read_metadata(self, path: Path) -> Metadata | None:
         if _is_pojo(path):
             return None
-        try:
-            with zipfile.ZipFile(path) as zf:
-                if MEMBER not in zf.namelist():
-                    return None
-                from ._mojo import read_member
+        from .._zipped import metadata_member
 
-                return Metadata.from_json(read_member(zf, MEMBER, path))
-        except zipfile.BadZipFile as exc:
-            raise CorruptFileError(f"{path.name} is not a valid zip (an H2O MOJO is one): {exc}") from exc
+        return metadata_member(path, MEMBER, "H2O MOJO")
 
     def describe(self, path: Path) -> dict[str, Any] | None:
         if _is_pojo(path):

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import CorruptFileError
+from .._zipped import read_member
 
-#: Larger than any real model.ini or domain file; a member beyond it is refused, not inflated.
-MAX_MEMBER = 64 << 20
 #: What a MOJO scores, by H2O's model category; the rest (autoencoders, GLRM...) is refused.
 TASKS = {"Binomial": "classifier", "Multinomial": "classifier", "Ordinal": "classifier",
          "Regression": "regressor", "Clustering": "clusterer"}
@@ -59,17 +58,6 @@ class Mojo:
         if self.supervised and len(self.columns) > len(self.features):
             details["targets"] = [{"name": self.columns[-1]}]
         return details
-
-
-def read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
-    info = zf.getinfo(name)
-    if info.file_size > MAX_MEMBER:
-        raise CorruptFileError(f"{path.name}: {name} claims {info.file_size:,} bytes; a MOJO's is far smaller")
-    with zf.open(info) as fh:
-        data = fh.read(MAX_MEMBER + 1)
-    if len(data) > MAX_MEMBER:
-        raise CorruptFileError(f"{path.name}: {name} inflates past {MAX_MEMBER >> 20} MiB")
-    return data
 
 
 def read_mojo(path: Path) -> Mojo:

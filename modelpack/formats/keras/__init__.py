@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ...errors import CorruptFileError, UnsupportedModelError, a_or_an, first_line
+from ...errors import UnsupportedModelError, a_or_an, first_line
 from ...metadata import Metadata
 from ...registry import Format
 from ._config import HDF5_MAGIC
@@ -53,13 +53,9 @@ class KerasFormat(Format):
         with open(path, "rb") as fh:
             if fh.read(8) == HDF5_MAGIC:
                 return None  # a legacy .h5 file: its metadata lives in a sidecar
-        try:
-            with zipfile.ZipFile(path) as zf:
-                if MEMBER not in zf.namelist():
-                    return None
-                return Metadata.from_json(zf.read(MEMBER))
-        except zipfile.BadZipFile as exc:
-            raise CorruptFileError(f"{path.name} is not a valid .keras file: {exc}") from exc
+        from .._zipped import metadata_member
+
+        return metadata_member(path, MEMBER, ".keras file")
 
     def describe(self, path: Path) -> dict[str, Any] | None:
         from ._config import describe_config, read_config

@@ -136,13 +136,18 @@ def _export_table_network(network: Any, path: Any, opset: int | None) -> None:
     patch_tf2onnx()
     from tf2onnx import convert, tf_loader
 
-    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory() as folder:
-        network.export(folder, format="tf_saved_model", verbose=False)
-        graph, inputs, outputs, tables, renames = tf_loader.from_saved_model(
-            folder, None, None, return_initialized_tables=True, return_tensors_to_rename=True)
-        convert._convert_common(graph, name="keras", opset=opset, input_names=inputs, output_names=outputs,
-                                initialized_tables=tables, tensors_to_rename=renames, output_path=str(path))
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its INFO progress lines are not the user's
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            network.export(folder, format="tf_saved_model", verbose=False)
+            graph, inputs, outputs, tables, renames = tf_loader.from_saved_model(
+                folder, None, None, return_initialized_tables=True, return_tensors_to_rename=True)
+            convert._convert_common(graph, name="keras", opset=opset, input_names=inputs, output_names=outputs,
+                                    initialized_tables=tables, tensors_to_rename=renames, output_path=str(path))
+    finally:
+        logger.setLevel(level)
 
 
 class _Column(NamedTuple):
