@@ -22,6 +22,7 @@ ML_OPSET = 3
 #: How many of the caller's sample rows the float32 check runs through the export.
 PRECISION_CHECK_ROWS = 2000
 DOUBLE_OR_AUTO = "precision='double' or 'auto'"
+DOUBLE_OR_FLOAT = "precision='double' or 'float'"
 
 _registered = threading.Lock()
 _done = False
@@ -48,7 +49,8 @@ def write(
         return write_network(model, path, metadata, precision=precision, target_opset=target_opset)
     if metadata.input_schema is None:
         raise UnsupportedModelError(
-            f"cannot infer the ONNX input types of {metadata.model_type}: pass sample=X (a few training rows)"
+            f"cannot infer the ONNX input types of {metadata.model_type}: pass {spelled('sample=X', '--data FILE')} "
+            "(a few training rows)"
         )
     register_converters()
     opset = target_opset or DEFAULT_OPSET
@@ -148,7 +150,8 @@ def _validated_session(data: bytes, model: Any) -> Any:
                                   "keep the native file, or try another target_opset") from exc
         raise ConversionError(
             f"skl2onnx produced a graph for {type(model).__name__} that onnxruntime rejects ({exc}); "
-            "try precision='double' or 'float', another target_opset, or a joblib/skops file"
+            f"try {spelled(DOUBLE_OR_FLOAT, '--precision double or float')}, another "
+            f"{spelled('target_opset', '--target-opset')}, or a joblib/skops file"
         ) from exc
 
 

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConversionError, UnsupportedModelError, first_line
+from ...errors import ConversionError, UnsupportedModelError, first_line, spelled
 from ...metadata import Metadata, sample_rows
 from ._java import find_java
 from ._xml import insert_extension
@@ -27,7 +27,8 @@ def write(model: Any, path: Path, metadata: Metadata, *, sample: Any, target: st
     schema = metadata.input_schema
     if schema is None:
         raise UnsupportedModelError(
-            f"cannot name the PMML fields of {metadata.model_type}: pass sample=X (a few training rows)"
+            f"cannot name the PMML fields of {metadata.model_type}: pass {spelled('sample=X', '--data FILE')} "
+            "(a few training rows)"
         )
     if metadata.task == "transformer":
         raise UnsupportedModelError(
