@@ -105,6 +105,11 @@ def convert(
     source = load(src, trust=trust, max_memory=max_memory)
     fmt = format_for_save(dst, to)
     fmt.ensure_available()
+    if source.convertible_to is not None and not source.convertible_to:
+        raise UnsupportedModelError(
+            f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: {a_or_an(source.format)} file holds "
+            "no estimator another format can be written from; serve, predict and check it as it is"
+        )
     if source.convertible_to is not None and fmt.name not in source.convertible_to:
         raise UnsupportedModelError(
             f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: {a_or_an(source.format)} file converts "

@@ -9,7 +9,8 @@ def a_or_an(noun: str) -> str:
     """``noun`` with the article a reader says: an onnx file, a PMML file, an MLPClassifier, a Pipeline."""
     word = str(noun)
     vowel = word[:1].lower() in "aeiou"
-    letter_named = len(word) > 1 and word[0] in "FHLMNRSX" and word[1].isupper()  # "an MLP", "an SVC"
+    # a letter said by its name: "an MLP", "an SVC", "an h2o file"
+    letter_named = len(word) > 1 and word[0].upper() in "FHLMNRSX" and (word[1].isupper() or word[1].isdigit())
     return f"{'an' if vowel or letter_named else 'a'} {word}"
 
 

@@ -175,6 +175,9 @@ def test_cli_predict_serve_and_check(trained, tmp_path):
     assert lines[0] == "prediction,proba_no,proba_yes" and len(lines) == len(sample) + 1
     expected = list(_cluster_answers(models["gbm_binomial"], sample)["predict"])
     assert [line.split(",")[0] for line in lines[1:]] == expected
+    converted = subprocess.run([COMMAND, "convert", str(path), "-o", str(tmp_path / "gbm.onnx")], capture_output=True, text=True)
+    assert converted.returncode == 1 and "an h2o file holds no estimator" in converted.stderr
+    assert not (tmp_path / "gbm.onnx").exists()
     (tmp_path / "copy.zip").write_bytes(path.read_bytes())
     check = subprocess.run([COMMAND, "check", str(path), str(tmp_path / "copy.zip"), "--data", str(tmp_path / "rows.csv")],
                            capture_output=True, text=True)

@@ -71,6 +71,7 @@ class H2oModel(Model):
         capabilities = {"predict"} | ({"predict_proba"} if mojo.classes else set())
         super().__init__(format="h2o", path=path, metadata=metadata, capabilities=capabilities)
         self.tolerance, self.arithmetic = (1e-9, 1e-12), "H2O genmodel computes in float64"
+        self.convertible_to = frozenset()  # genmodel's trees and coefficients are not an estimator to re-export
 
     @property
     def native(self) -> Any:
