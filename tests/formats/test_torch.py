@@ -84,7 +84,7 @@ def test_a_state_dict_is_refused_with_the_way_to_save_properly(tmp_path, network
     with pytest.raises(UntrustedContentError) as err:
         modelpack.load(tmp_path / "weights.pt")
     assert "the architecture is Python code" in str(err.value) and "modelpack.save(module, 'model.pt2'" in str(err.value)
-    with pytest.raises(UnsupportedModelError, match="holds a OrderedDict"):
+    with pytest.raises(UnsupportedModelError, match="holds an OrderedDict"):
         modelpack.load(tmp_path / "weights.pt", trust=True)
 
 
