@@ -78,11 +78,15 @@ class Model:
         """Every format's predict, predict_proba and transform go through here: the input is typed
         by the model's schema (one contract for every format), and whatever the library underneath
         raises about it becomes an :class:`InvalidInputError` saying so in one line."""
-        from .data import conform
+        from .data import conform, conform_columns
         from .metadata import as_dense
 
+        schema = self.metadata.input_schema
         try:
-            X = conform(self.as_model_input(X), self.metadata.input_schema, "the input")
+            if self.takes_columns and isinstance(X, dict) and schema is not None and schema.kind == "dataframe":
+                X = conform_columns(X, schema, "the input")  # what serve sends: no DataFrame on this path
+            else:
+                X = conform(self.as_model_input(X), schema, "the input")
             return as_dense(implementation(X))
         except ModelpackError:
             raise
@@ -120,6 +124,8 @@ class Model:
 
     #: Formats ``convert`` may write this model to (None: any format).
     convertible_to: frozenset[str] | None = None
+    #: The implementation takes a dict of typed numpy columns as it is (ONNX feeds are built from one).
+    takes_columns: bool = False
 
     #: (rtol, atol) within which this model's numbers can match another's, from the arithmetic it
     #: computes in: rtol is relative to the scale of each output (its largest magnitude), atol is

@@ -165,3 +165,36 @@ def test_integer_columns_take_whole_numbers_and_missing_values_alike_everywhere(
     assert missing.status_code == 422 and "age missing" in missing.json()["error"]  # the scaler gives no answer
     with pytest.raises(modelpack.InvalidInputError, match="NaN"):
         model.predict(fraction.assign(age=np.nan))
+
+
+def _as_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """What serve builds from a JSON body: one numpy column per field, None where a value is missing."""
+    return {c: np.array([None if v is None or v != v else v for v in frame[c].astype(object)], dtype=object)
+            for c in frame.columns}
+
+
+@pytest.mark.parametrize("format_name", ["onnx", "joblib"])
+def test_columns_by_name_answer_as_a_dataframe_does(route_model, tmp_path, format_name):
+    """serve's fast path (a dict of numpy columns, typed without pandas) and the DataFrame path agree
+    on values, numbers given as text codes, unknown categories (warned about both ways) and errors."""
+    pipe, df, _, _ = route_model
+    path = tmp_path / f"m{extension(format_name)}"
+    modelpack.save(pipe, path, sample=df)
+    model = modelpack.load(path)
+    rows = df[:40].astype({"route": object})
+    rows.loc[3, "route"] = 501  # a code sent as a number: the model's schema makes it "501"
+    rows.loc[5, "route"] = "999"  # a category the model never saw
+    with pytest.warns(UnknownCategoryWarning, match="'999'"):
+        expected = model.predict_proba(rows)
+    with pytest.warns(UnknownCategoryWarning, match="'999'"):
+        got = model.predict_proba(_as_columns(rows))
+    np.testing.assert_array_equal(got, expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownCategoryWarning)
+        assert list(model.predict(_as_columns(rows))) == list(model.predict(rows))
+    for bad, message in (({"route": ["501"], "dist": ["far"]}, "cannot be read as float64"),
+                         ({"route": ["501"]}, "missing column(s) dist")):
+        with pytest.raises(modelpack.InvalidInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            model.predict({k: np.array(v, dtype=object) for k, v in bad.items()})
+        with pytest.raises(modelpack.InvalidInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            model.predict(pd.DataFrame(bad))

@@ -68,6 +68,8 @@ def open_session(source: Path | bytes, providers: list[str] | None = None, threa
 class OnnxModel(Model):
     """An ONNX graph behind the :class:`~modelpack.Model` interface."""
 
+    takes_columns = True  # feeds are built from a dict of columns directly (serve's fast path)
+
     def __init__(self, session: Any, metadata: Metadata | None, path: Path | None) -> None:
         self._session = session
         self._inputs = session.get_inputs()
