@@ -48,6 +48,7 @@ def main() -> None:
             try:
                 wait_up(f"http://127.0.0.1:{port}/predict", body)
                 up = time.perf_counter() - start
+                wrk(f"http://127.0.0.1:{port}/predict", body, 3, folder)  # warm-up: every worker loaded and called
                 result = wrk(f"http://127.0.0.1:{port}/predict", body, args.seconds, folder)
                 result.pop("raw", None)
                 results[name] = {**result, "startup_s": up}
