@@ -198,3 +198,21 @@ def test_columns_by_name_answer_as_a_dataframe_does(route_model, tmp_path, forma
             model.predict({k: np.array(v, dtype=object) for k, v in bad.items()})
         with pytest.raises(modelpack.InvalidInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
             model.predict(pd.DataFrame(bad))
+
+
+def test_serves_fast_path_builds_no_dataframe(route_model, tmp_path, monkeypatch):
+    """The regression guard for serve's pace: an ONNX model scores a dict of columns without pandas
+    (a DataFrame per request cost 2 ms against onnxruntime's 0.06 ms, and 25× the requests/s)."""
+    pipe, df, _, _ = route_model
+    modelpack.save(pipe, tmp_path / "m.onnx", sample=df)
+    model = modelpack.load(tmp_path / "m.onnx")
+    columns = _as_columns(df[:3])
+    expected = model.predict_proba(columns)
+    labels = list(pipe.predict(df[:3]))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a DataFrame was built on the dict-of-columns path")
+
+    monkeypatch.setattr(pd.DataFrame, "__init__", refuse)
+    np.testing.assert_array_equal(model.predict_proba(columns), expected)
+    assert list(model.predict(columns)) == labels
