@@ -141,9 +141,13 @@ class _ZlibReader(io.RawIOBase):
         self._raw = raw
         self._inflate = zlib.decompressobj()
         self._pending = b""
+        self._position = 0  # decompressed bytes handed out: where a failure is reported
 
     def readable(self) -> bool:
         return True
+
+    def tell(self) -> int:
+        return self._position
 
     def readinto(self, buffer: Any) -> int:
         while not self._pending:
@@ -156,4 +160,5 @@ class _ZlibReader(io.RawIOBase):
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
+        self._position += n
         return n
