@@ -133,3 +133,21 @@ def test_the_docker_context_installs_and_its_command_serves_the_model(tmp_path):
     again = subprocess.run([sys.executable, "-m", "modelpack", "serve", str(model), "--dockerfile", str(context)],
                            capture_output=True, text=True)
     assert again.returncode == 1 and "already exists" in again.stderr and "--force" in again.stderr
+
+
+def test_a_pickled_models_context_installs_the_library_it_was_saved_with(tmp_path):
+    """A joblib file unpickles into scikit-learn objects: the image needs scikit-learn at the version
+    recorded with the model; an ONNX file needs none of it."""
+    import sklearn
+
+    from conftest import models
+
+    trained = models()["logistic"]
+    for name in ("m.joblib", "m.onnx"):
+        modelpack.save(trained.model, tmp_path / name, sample=trained.X)
+        done = subprocess.run([sys.executable, "-m", "modelpack", "serve", str(tmp_path / name), "--dockerfile",
+                               str(tmp_path / f"context-{name}")], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        install = next(line for line in (tmp_path / f"context-{name}" / "Dockerfile").read_text().splitlines()
+                       if line.startswith("RUN pip install"))
+        assert (f"scikit-learn=={sklearn.__version__}" in install) == name.endswith(".joblib"), install

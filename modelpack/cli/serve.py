@@ -52,11 +52,19 @@ def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[s
     config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log, threads,
                          max_queue, header_timeout, body_timeout, idle_timeout, max_memory, runtime)
     if dockerfile_path:
-        from ..serve._docker import write_context
+        from ..serve._docker import model_libraries, write_context
 
         target = Path(dockerfile_path)
         fmt = candidates_for_load(Path(file))[0]
-        names = write_context(config, target, [fmt.requires] if fmt.requires else [], overwrite=force)
+        extras = [fmt.requires] if fmt.requires else []
+        extras += ["onnx"] if runtime == "onnx" else []  # the image converts at start, as here
+        from ..formats._object import ObjectFormat
+        from ..info import describe
+
+        metadata = describe(file).metadata  # a pickled model needs its own libraries in the image
+        unpickled = isinstance(fmt, ObjectFormat) and metadata is not None
+        libraries = model_libraries(metadata.versions) if unpickled and metadata is not None else []
+        names = write_context(config, target, extras, overwrite=force, libraries=libraries)
         click.echo(f"wrote {target}/: {', '.join(names)}")
         click.echo(f"build and run it: docker build -t {Path(file).stem.lower()}-api {target} && "
                    f"docker run -p 8000:8000 {Path(file).stem.lower()}-api")

@@ -26,7 +26,21 @@ DISTRIBUTION = "modelpack-ml"
 PORT = 8000
 
 
-def write_context(config: Any, folder: Path, requires: list[str], overwrite: bool = False) -> list[str]:
+#: Library names in modelpack's metadata whose distribution is named otherwise.
+DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+#: Recorded versions that are not libraries to install.
+NOT_LIBRARIES = {"python", "modelpack"}
+
+
+def model_libraries(versions: dict[str, str]) -> list[str]:
+    """``name==version`` for the libraries the model's metadata says it was saved with: a pickled
+    scikit-learn (or XGBoost, LightGBM) model needs its library, at its version, in the image."""
+    return sorted(f"{DISTRIBUTIONS.get(name, name)}=={version}" for name, version in versions.items()
+                  if name not in NOT_LIBRARIES and version and "+" not in version)
+
+
+def write_context(config: Any, folder: Path, requires: list[str], overwrite: bool = False,
+                  libraries: list[str] | None = None) -> list[str]:
     """Write the build context into ``folder`` (created whole, or not at all); returns its file names."""
     from .._atomic import atomic_folder
 
@@ -43,14 +57,14 @@ def write_context(config: Any, folder: Path, requires: list[str], overwrite: boo
         wheel = running_wheel(temp)
         pins = constraints(extras)
         (temp / "constraints.txt").write_text("".join(f"{pin}\n" for pin in pins))
-        (temp / "Dockerfile").write_text(dockerfile(config, names, wheel.name, extras))
+        (temp / "Dockerfile").write_text(dockerfile(config, names, wheel.name, extras, libraries or []))
         (temp / ".dockerignore").write_text("*\n" + "".join(f"!{n}\n" for n in [*names, wheel.name, "constraints.txt"]))
         for path in temp.iterdir():
             path.chmod(0o644)  # readable by the image's user whatever this umask says
     return sorted([*names, wheel.name, "constraints.txt", "Dockerfile", ".dockerignore"])
 
 
-def dockerfile(config: Any, models: list[str], wheel: str, extras: list[str]) -> str:
+def dockerfile(config: Any, models: list[str], wheel: str, extras: list[str], libraries: list[str]) -> str:
     """The Dockerfile: ``RUN`` installs the wheel under the constraints; ``CMD`` is the same server."""
     name = models[0]
     cors = "".join(f', "--cors-origin", "{o}"' for o in config.cors_origins)
@@ -65,7 +79,7 @@ def dockerfile(config: Any, models: list[str], wheel: str, extras: list[str]) ->
 #   docker build -t {tag} . && docker run -p {PORT}:{PORT} {tag}
 FROM python:3.11-slim
 COPY {wheel} constraints.txt /tmp/modelpack/
-RUN pip install --no-cache-dir --constraint /tmp/modelpack/constraints.txt "/tmp/modelpack/{wheel}[{",".join(extras)}]" \\
+RUN pip install --no-cache-dir --constraint /tmp/modelpack/constraints.txt "/tmp/modelpack/{wheel}[{",".join(extras)}]"{"".join(f" {lib}" for lib in libraries)} \\
     && rm -rf /tmp/modelpack
 RUN useradd --create-home --uid 10001 modelpack
 COPY {" ".join(models)} /models/
