@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import hashlib
-import json
 import math
 import platform
 from collections.abc import Mapping, Sequence
@@ -270,6 +268,8 @@ class Metadata:
         }
 
     def to_json(self) -> str:
+        import json  # lazily, like hashlib below: `import modelpack` stays close to numpy's own cost
+
         return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False, sort_keys=True)
 
     @classmethod
@@ -295,6 +295,8 @@ class Metadata:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Metadata:
+        import json
+
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
@@ -504,6 +506,8 @@ def _read_json_file(path: Path) -> Metadata:
 
 
 def sha256_of(path: Path) -> str:
+    import hashlib  # OpenSSL's start-up is 3-4 ms of `import modelpack` otherwise
+
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
