@@ -101,26 +101,42 @@ def convert(
         A :class:`ConversionResult`; ``result.report.passed`` is the verdict. The written
         file stays in place when the check fails, so it can be inspected.
     """
-    dst = Path(dst)
     source = load(src, trust=trust, max_memory=max_memory)
+    return convert_model(source, dst, to=to, data=data, rtol=rtol, atol=atol, min_agreement=min_agreement,
+                         accept_missing=accept_missing, overwrite=overwrite, check_result=check_result, **options)
+
+
+def convert_model(
+    source: Model,
+    dst: PathLike,
+    *,
+    to: str | None = None,
+    data: PathLike | Any | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    min_agreement: float = 1.0,
+    accept_missing: Collection[str] = (),
+    overwrite: bool = False,
+    check_result: bool = True,
+    **options: Any,
+) -> ConversionResult:
+    """:func:`convert` for a model already loaded (``serve --runtime onnx`` converts the one it serves)."""
+    dst = Path(dst)
     fmt = format_for_save(dst, to)
     fmt.ensure_available()
-    if source.convertible_to is not None and not source.convertible_to:
-        raise UnsupportedModelError(
-            f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: {a_or_an(source.format)} file holds "
-            "no estimator another format can be written from; serve, predict and check it as it is"
-        )
+    refused = f"cannot convert {source.path.name if source.path else 'the model'} ({source.format}) to {fmt.name}"
     if source.convertible_to is not None and fmt.name not in source.convertible_to:
+        targets = ", ".join(sorted(source.convertible_to))
         raise UnsupportedModelError(
-            f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: {a_or_an(source.format)} file converts "
-            f"only to {', '.join(sorted(source.convertible_to))}"
+            f"{refused}: {a_or_an(source.format)} file converts only to {targets}" if targets else
+            f"{refused}: {a_or_an(source.format)} file holds no estimator another format can be written from; "
+            "serve, predict and check it as it is"
         )
     try:
         source.to_sklearn()
     except UnsupportedModelError as exc:
         raise UnsupportedModelError(
-            f"cannot convert {Path(src).name} ({source.format}) to {fmt.name}: {exc}; "
-            "convert from the original pickle, joblib or skops file instead"
+            f"{refused}: {exc}; convert from the original pickle, joblib or skops file instead"
         ) from exc
     X, origin = check_data(source, data)
     sample = X if data is not None else None  # recorded in dst, so `verify` can rerun it

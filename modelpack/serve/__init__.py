@@ -274,26 +274,24 @@ def _load(config: ServeConfig) -> Model:
 def as_onnx(model: Model, folder: Path) -> tuple[Model, str]:
     """``--runtime onnx``: the model converted to ONNX in memory and checked on the rows recorded with it,
     and what happened; the model itself when there is nothing to check on or the check fails."""
-    from ..check import check
-    from ..core import load, save
+    from ..convert import convert_model
+    from ..core import load_cooperative
 
     if model.format == "onnx":
         return model, "the model is ONNX already"
-    sample, schema = model.metadata.sample, model.metadata.input_schema
-    if not sample or schema is None:
+    if not model.metadata.sample or model.metadata.input_schema is None:  # synthesized rows prove nothing here
         return model, f"no sample rows are recorded with it to check a conversion on; serving {model.format}"
-    path = folder / "model.onnx"
     try:
-        save(model, path)
-        converted = load(path)
-        report = check(model, converted, sample.frame(schema), data_source="the recorded sample rows")
+        result = convert_model(model, folder / "model.onnx")
     except ModelpackError as exc:
         return model, f"it could not be converted to ONNX ({first_line(exc)}); serving {model.format}"
-    if not report.passed:
-        failed = ", ".join(c.method for c in report.comparisons if not c.passed) or "no method compared"
+    assert result.report is not None
+    if not result.passed:
+        failed = ", ".join(c.method for c in result.report.comparisons if not c.passed) or "no method compared"
         return model, f"its ONNX conversion differs on the recorded rows ({failed}); serving {model.format}"
+    converted = load_cooperative(result.path, one_thread=True)  # a served session: one thread per worker
     return converted, (f"converted to ONNX in memory ({converted.metadata.extra.get('precision', '?')} precision) "
-                       f"and checked on the {report.rows} recorded rows: passed; serving the ONNX session")
+                       f"and checked on the {result.report.rows} recorded rows: passed; serving the ONNX session")
 
 
 def serve(config: ServeConfig) -> None:
