@@ -137,13 +137,7 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
             return picked.to_numpy(dtype=dtype)
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"{source} has non-numeric values: {exc}") from exc
-    missing = [n for n in schema.names if n not in columns]
-    if missing:  # extra columns (an id, the target) are ignored, for every format; absent ones are not
-        extra = [c for c in columns if c not in schema.names]
-        hint = f"; unexpected column(s) {', '.join(extra[:8])}" if extra else ""
-        raise InvalidInputError(
-            f"{source}: missing column(s) {', '.join(missing)}{hint}; the model expects {', '.join(schema.names)}"
-        )
+    refuse_missing(columns, schema, source)  # extra columns (an id, the target) are ignored, for every format
     frame = data[schema.names].copy()
     for f in schema.features:
         if f.dtype == STRING:
@@ -155,11 +149,8 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
     return frame
 
 
-def conform_columns(columns: Any, schema: InputSchema, source: str = "the data") -> dict[str, np.ndarray]:
-    """:func:`conform` for columns by name (what ``serve`` builds from a request) and a table schema,
-    in numpy alone: the same checks, types and warnings, without building a DataFrame, whose cost
-    (a millisecond a request) was most of a one-row prediction's."""
-    given = [str(c) for c in columns]
+def refuse_missing(given: list[str], schema: InputSchema, source: str) -> None:
+    """One line naming the schema's columns ``given`` lacks (and what it has instead), if any."""
     missing = [n for n in schema.names if n not in given]
     if missing:
         extra = [c for c in given if c not in schema.names]
@@ -167,6 +158,13 @@ def conform_columns(columns: Any, schema: InputSchema, source: str = "the data")
         raise InvalidInputError(
             f"{source}: missing column(s) {', '.join(missing)}{hint}; the model expects {', '.join(schema.names)}"
         )
+
+
+def conform_columns(columns: Any, schema: InputSchema, source: str = "the data") -> dict[str, np.ndarray]:
+    """:func:`conform` for columns by name (what ``serve`` builds from a request) and a table schema,
+    in numpy alone: the same checks, types and warnings, without building a DataFrame, whose cost
+    (a millisecond a request) was most of a one-row prediction's."""
+    refuse_missing([str(c) for c in columns], schema, source)
     typed = {}
     for f in schema.features:
         values = np.asarray(columns[f.name], dtype=object if f.dtype == STRING else None)
