@@ -62,7 +62,11 @@ class H2oModel(Model):
         self._model, self._wrapper = open_mojo(path)
         self._mojo = mojo
         self._category = mojo.category
-        self._categorical = {name for i, name in enumerate(mojo.features) if i in mojo.domains}
+        # each categorical input's levels by text, as genmodel reads them (unescaped), to their index
+        self._levels = {name: {str(level): i for i, level in enumerate(self._model.getDomainValues(j))}
+                        for j, name in enumerate(mojo.features) if j in mojo.domains}
+        self._response = ([str(v) for v in self._model.getDomainValues(self._model.getResponseIdx())]
+                          if mojo.classes else [])
         self._lock = threading.Lock()
         self.fast = (mojo.category in ("Binomial", "Multinomial", "Regression")
                      and mojo.info.get("_genmodel_encoding", "AUTO") in ("AUTO", "Enum")
@@ -81,16 +85,14 @@ class H2oModel(Model):
         import jpype
 
         row_class = jpype.JClass("hex.genmodel.easy.RowData")
-        names = list(self._mojo.features)
-        frame = X if hasattr(X, "columns") else None
-        columns = [np.asarray(frame[n]) if frame is not None else np.asarray(X)[:, i] for i, n in enumerate(names)]
-        for i in range(len(columns[0]) if columns else 0):
+        columns = self._columns(X)
+        for i in range(len(X)):
             row = row_class()
-            for name, column in zip(names, columns):
+            for name, column in columns.items():
                 value = column[i]
-                if value is None or (isinstance(value, float) and value != value):
-                    continue  # missing: left out of the row, which H2O scores as NA
-                if name in self._categorical:
+                if _missing(value):
+                    continue  # left out of the row, which H2O scores as NA
+                if name in self._levels:
                     row.put(name, str(value))
                 else:
                     row.put(name, jpype.JDouble(float(value)))
@@ -119,15 +121,12 @@ class H2oModel(Model):
     def _score_in_bulk(self, X: Any) -> tuple[list[Any], np.ndarray | None]:
         import jpype
 
-        names = list(self._mojo.features)
-        frame = X if hasattr(X, "columns") else None
-        matrix = np.empty((len(X), len(names)), dtype=np.float64)
-        for j, name in enumerate(names):
-            column = frame[name] if frame is not None else np.asarray(X)[:, j]
-            if name in self._categorical:
-                levels = self._levels(j)
-                matrix[:, j] = [levels.get(v, np.nan) if isinstance(v, str) else
-                                (np.nan if v is None or v != v else levels.get(str(v), np.nan)) for v in column]
+        columns = self._columns(X)
+        matrix = np.empty((len(X), len(columns)), dtype=np.float64)
+        for j, (name, column) in enumerate(columns.items()):
+            if name in self._levels:  # unseen and missing levels: NaN, H2O's NA
+                levels = self._levels[name]
+                matrix[:, j] = [np.nan if _missing(v) else levels.get(str(v), np.nan) for v in column]
             else:
                 matrix[:, j] = np.asarray(column, dtype=np.float64)
         size = int(self._model.getPredsSize())
@@ -140,14 +139,14 @@ class H2oModel(Model):
                 out[i] = score0(rows[i], buffer)
         if self._category == "Regression":
             return out[:, 0].tolist(), None
-        domain = [str(v) for v in self._model.getDomainValues(self._model.getResponseIdx())]
-        return [domain[int(k)] for k in out[:, 0]], out[:, 1:]
+        return [self._response[int(k)] for k in out[:, 0]], out[:, 1:]
 
-    def _levels(self, j: int) -> dict[str, int]:
-        cache = self.__dict__.setdefault("_level_cache", {})
-        if j not in cache:
-            cache[j] = {str(level): i for i, level in enumerate(self._model.getDomainValues(j))}
-        return cache[j]  # type: ignore[no-any-return]
+    def _columns(self, X: Any) -> dict[str, np.ndarray]:
+        """The model's input columns of ``X`` (a table, or an array in the features' order), by name."""
+        if hasattr(X, "columns"):
+            return {name: np.asarray(X[name]) for name in self._mojo.features}
+        array = np.asarray(X)
+        return {name: array[:, j] for j, name in enumerate(self._mojo.features)}
 
     def _predict(self, X: Any) -> np.ndarray:
         labels, _ = self._score(X)
@@ -162,6 +161,10 @@ class H2oModel(Model):
     def _predict_proba(self, X: Any) -> np.ndarray:
         _, probabilities = self._score(X)
         return probabilities if probabilities is not None else np.empty((0, len(self._mojo.classes or [])))
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and value != value)
 
 
 def describe_metadata(mojo: Mojo, path: Path) -> Metadata:
