@@ -86,3 +86,16 @@ def fresh_load_seconds(path: Path, rounds: int = 3, env: dict[str, str] | None =
                        capture_output=True, env={**os.environ, **(env or {})})
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def report_network_files(name: str, folder: Path, suffixes: tuple[str, ...], rows: list[list[Any]],
+                         results: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    """The network benchmarks' closing tables (predict_proba rows, then each file's size and fresh-process
+    load of ``folder/m<suffix>``), and their results saved under ``name``."""
+    sizes = {suffix: (folder / f"m{suffix}").stat().st_size for suffix in suffixes}
+    loads = {suffix: fresh_load_seconds(folder / f"m{suffix}", env=env) for suffix in suffixes}
+    print_table("predict_proba, fastest of 25 interleaved rounds", ["file", "raw runtime", "modelpack", "÷ raw", ""],
+                rows)
+    print_table("file size and modelpack.load in a fresh process (imports included)", ["file", "size", "load"],
+                [[k, f"{v / 1e3:.1f} kB", f"{loads[k]:.2f} s"] for k, v in sizes.items()])
+    save_results(name, {"predict": results, "sizes": sizes, "load": loads})

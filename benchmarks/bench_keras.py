@@ -25,7 +25,7 @@ import onnxruntime as ort  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import fmt_seconds, fresh_load_seconds, paired, print_table, save_results  # noqa: E402
+from _bench import fmt_seconds, paired, report_network_files  # noqa: E402
 
 import modelpack  # noqa: E402
 
@@ -84,13 +84,8 @@ def main() -> None:
                 rows.append([f"{target} ({batch} rows)", fmt_seconds(raw), fmt_seconds(ours), f"{ours / raw:.2f}×",
                              f"÷ Keras called directly: {raw / results[f'keras-{batch}']['raw']:.2f}×"])
                 results[f"{target}-{batch}"] = {"raw": raw, "modelpack": ours}
-        sizes = {p.suffix: p.stat().st_size for p in folder.iterdir() if p.suffix in (".keras", ".onnx", ".tflite")}
-        loads = {suffix: fresh_load_seconds(folder / f"m{suffix}", env={"TF_CPP_MIN_LOG_LEVEL": "2"}) for suffix in (".keras", ".onnx", ".tflite")}
-    print_table("predict_proba, fastest of 25 interleaved rounds", ["file", "raw runtime", "modelpack", "÷ raw", ""],
-                rows)
-    print_table("file size and modelpack.load in a fresh process (imports included)", ["file", "size", "load"],
-                [[k, f"{v / 1e3:.1f} kB", f"{loads[k]:.2f} s"] for k, v in sizes.items()])
-    save_results("keras", {"predict": results, "sizes": sizes, "load": loads})
+        report_network_files("keras", folder, (".keras", ".onnx", ".tflite"), rows, results,
+                             env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 if __name__ == "__main__":

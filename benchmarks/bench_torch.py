@@ -20,7 +20,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import fmt_seconds, fresh_load_seconds, paired, print_table, save_results  # noqa: E402
+from _bench import fmt_seconds, paired, report_network_files  # noqa: E402
 
 import modelpack  # noqa: E402
 
@@ -68,13 +68,7 @@ def main() -> None:
             rows.append([f".onnx ({batch} rows)", fmt_seconds(raw_onnx), fmt_seconds(ours_onnx),
                          f"{ours_onnx / raw_onnx:.2f}×", f"÷ the module: {raw_onnx / raw:.2f}×"])
             results[f"onnx-{batch}"] = {"raw": raw_onnx, "modelpack": ours_onnx}
-        sizes = {p.suffix: p.stat().st_size for p in folder.iterdir() if p.suffix in (".pt2", ".onnx")}
-        loads = {suffix: fresh_load_seconds(folder / f"m{suffix}") for suffix in sizes}
-    print_table("predict_proba, fastest of 25 interleaved rounds", ["file", "raw runtime", "modelpack", "÷ raw", ""],
-                rows)
-    print_table("file size and modelpack.load in a fresh process", ["file", "size", "load"],
-                [[k, f"{v / 1e3:.1f} kB", f"{loads[k]:.2f} s"] for k, v in sizes.items()])
-    save_results("torch", {"predict": results, "sizes": sizes, "load": loads})
+        report_network_files("torch", folder, (".pt2", ".onnx"), rows, results)
 
 
 if __name__ == "__main__":
