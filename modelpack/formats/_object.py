@@ -22,7 +22,7 @@ from ..model import METHODS, SklearnModel
 from ..registry import Format
 
 # Import names whose distribution is named differently on PyPI.
-_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 _CHECKED_LIBRARIES = ("sklearn", "xgboost", "lightgbm")
 
 
@@ -122,7 +122,7 @@ def warn_on_version_change(path: Path, metadata: Metadata) -> None:
         current = installed_version(lib)
         if recorded and current and recorded != current:
             warnings.warn(
-                f"{path.name} was saved with {_DISTRIBUTIONS.get(lib, lib)} {recorded} and is loaded "
+                f"{path.name} was saved with {DISTRIBUTIONS.get(lib, lib)} {recorded} and is loaded "
                 f"with {current}; predictions may differ. Check it with `modelpack verify {path.name}`, "
                 "or convert it to a portable format (onnx, pmml) in the old environment",
                 VersionMismatchWarning,

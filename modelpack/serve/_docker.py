@@ -26,8 +26,6 @@ DISTRIBUTION = "modelpack-ml"
 PORT = 8000
 
 
-#: Library names in modelpack's metadata whose distribution is named otherwise.
-DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 #: Recorded versions that are not libraries to install.
 NOT_LIBRARIES = {"python", "modelpack"}
 
@@ -35,6 +33,8 @@ NOT_LIBRARIES = {"python", "modelpack"}
 def model_libraries(versions: dict[str, str]) -> list[str]:
     """``name==version`` for the libraries the model's metadata says it was saved with: a pickled
     scikit-learn (or XGBoost, LightGBM) model needs its library, at its version, in the image."""
+    from ..formats._object import DISTRIBUTIONS
+
     return sorted(f"{DISTRIBUTIONS.get(name, name)}=={version}" for name, version in versions.items()
                   if name not in NOT_LIBRARIES and version and "+" not in version)
 
@@ -43,6 +43,7 @@ def write_context(config: Any, folder: Path, requires: list[str], overwrite: boo
                   libraries: list[str] | None = None) -> list[str]:
     """Write the build context into ``folder`` (created whole, or not at all); returns its file names."""
     from .._atomic import atomic_folder
+    from ..metadata import sidecar_path
 
     model = Path(config.path)
     extras = sorted({"serve", *requires})
@@ -50,7 +51,7 @@ def write_context(config: Any, folder: Path, requires: list[str], overwrite: boo
         temp.mkdir()
         names = [model.name]
         shutil.copyfile(model, temp / model.name)
-        sidecar = model.with_name(model.name + ".modelpack.json")
+        sidecar = sidecar_path(model)
         if sidecar.exists():
             shutil.copyfile(sidecar, temp / sidecar.name)
             names.append(sidecar.name)
