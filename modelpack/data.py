@@ -171,7 +171,10 @@ def conform_columns(columns: Any, schema: InputSchema, source: str = "the data")
         if values.ndim != 1:
             raise InvalidInputError(f"column {f.name!r} of {source} is not one value per row")
         if f.dtype == STRING:
-            text = np.array([None if _is_missing(v) else _text(v) for v in values], dtype=object)
+            if all(type(v) is str for v in values):  # what serve sends: text already
+                text = values
+            else:
+                text = np.array([None if _is_missing(v) else _text(v) for v in values], dtype=object)
             if f.categories:
                 known = set(f.categories)
                 unknown = [v for v in text if v is not None and v not in known]
@@ -187,8 +190,14 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, (float, np.floating)) and value != value)
 
 
+_NUMBER_DTYPES = {"int64": np.dtype(np.int64), "float64": np.dtype(np.float64), "float32": np.dtype(np.float32),
+                  "bool": np.dtype(bool)}
+
+
 def _number_array(values: np.ndarray, kind: str, name: str, source: str) -> np.ndarray:
     """:func:`_as_number` on a numpy column: None is missing (NaN), as pandas reads it."""
+    if values.dtype == _NUMBER_DTYPES.get(kind, object):
+        return values  # typed already (what serve sends): nothing to check
     if values.dtype == object:
         values = np.array([np.nan if v is None else v for v in values], dtype=object)
     try:

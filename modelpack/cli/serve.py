@@ -23,6 +23,9 @@ from ._options import trust
               help="Predictions at once per worker, each off the event loop.")
 @click.option("--max-queue", type=click.IntRange(min=0), default=64, show_default=True,
               help="Requests waiting for a prediction thread before the server answers 503.")
+@click.option("--inline-ms", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="A request this model is measured to score within this many milliseconds is scored on the event "
+                   "loop, without the hand-over to a thread (which costs more); 0 sends every request to the threads.")
 @click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds a client has to send a request's headers.")
 @click.option("--body-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
@@ -38,7 +41,7 @@ from ._options import trust
                    "the rows recorded with the model; if it cannot be made or does not pass, the model itself is served.")
 @trust
 def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[str, ...], max_rows: int, max_body: int,
-            access_log: bool, threads: int, max_queue: int, header_timeout: float, body_timeout: float,
+            access_log: bool, threads: int, max_queue: int, inline_ms: float, header_timeout: float, body_timeout: float,
             idle_timeout: float, dockerfile_path: str | None, force: bool, runtime: str, trust: bool, max_memory: int | None) -> None:
     """Serve FILE as an HTTP API: POST/GET /predict, /health, /metadata, /openapi.json, and a form at /.
 
@@ -50,7 +53,8 @@ def command(file: str, host: str, port: int, workers: int, cors_origins: tuple[s
     from ..serve import ServeConfig, serve  # asyncio and the server's modules: not for every command's start
 
     config = ServeConfig(file, trust, cors_origins, max_rows, max_body, host, port, workers, access_log, threads,
-                         max_queue, header_timeout, body_timeout, idle_timeout, max_memory, runtime)
+                         max_queue, header_timeout, body_timeout, idle_timeout, max_memory, runtime,
+                         inline_budget=inline_ms / 1000)
     if dockerfile_path:
         from ..serve._docker import model_libraries, write_context
 

@@ -135,6 +135,9 @@ def missing_mask(values: np.ndarray) -> np.ndarray:
 
 
 def rows_with_missing(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    if not any(None in values.tolist() if values.dtype == object else values.dtype.kind == "f" and np.isnan(values).any()
+               for values in columns.values()):  # the common case, cheaply
+        return np.zeros(len(next(iter(columns.values()), ())), dtype=bool)
     masks = [missing_mask(values) for values in columns.values()]
     return np.logical_or.reduce(masks) if masks else np.zeros(0, dtype=bool)
 

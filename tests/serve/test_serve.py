@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 import socket
 import subprocess
@@ -329,3 +330,46 @@ def test_runtime_onnx_without_rows_to_check_on_serves_the_model_itself(tmp_path)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_requests_scored_on_the_loop_and_in_threads_answer_alike(tmp_path):
+    """The inline path (a fast model's small request scored on the event loop) and the thread pool
+    (--inline-ms 0) give the same statuses and bodies: answers, probabilities, refusals, GETs."""
+    trained = models()["pipeline_frame"]
+    path = tmp_path / "model.onnx"
+    modelpack.save(trained.model, path, sample=trained.X)
+    rows = trained.X[:8].to_dict("records")
+    requests = [("POST", "/predict", row) for row in rows]  # single rows: the first is timed in a thread, then inline
+    requests += [("POST", "/predict?proba=true", rows[0]), ("POST", "/predict?proba=true", rows),
+                 ("POST", "/predict", {**rows[1], "city": None}), ("POST", "/predict", {**rows[1], "income": None}),
+                 ("POST", "/predict", {**rows[2], "age": "old"}), ("POST", "/predict", {**rows[2], "age": 4.5}),
+                 ("POST", "/predict?proba=maybe", rows[3]), ("GET", "/predict", {k: str(v) for k, v in rows[4].items()}),
+                 ("POST", "/predict", [rows[5]] * 300)]  # a body over 4 kB: parsed in a thread on both
+    answers = {}
+    for inline in ("1", "0"):
+        with running(path, "--inline-ms", inline) as url:
+            got = []
+            for method, where, body in requests:
+                r = (httpx.get(f"{url}{where}", params=body) if method == "GET"
+                     else httpx.post(f"{url}{where}", json=body))
+                got.append((r.status_code, r.json()))
+            answers[inline] = got
+    assert answers["1"] == answers["0"]
+    statuses = [status for status, _ in answers["1"]]
+    assert statuses.count(200) == 13 and statuses.count(422) == 3 and statuses.count(400) == 1, statuses
+
+
+def test_the_scoring_cost_learns_a_fixed_and_a_per_row_part():
+    from modelpack.serve import ScoringCost
+
+    cost = ScoringCost()
+    assert cost.estimate(1) == math.inf  # unmeasured: never inline
+    cost.record(40_000, 1.0)  # a big request alone says nothing of one row's fixed cost
+    assert cost.estimate(1) == math.inf and cost.estimate(2) == math.inf
+    cost.record(1, 0.02)  # scikit-learn's 300-tree forest: 20 ms for one row, whatever the rows after it
+    cost.record(40_000, 1.0)
+    assert cost.estimate(1) == pytest.approx(0.02) and cost.estimate(1) > 0.001
+    assert cost.estimate(1001) == pytest.approx(0.02 + 1000 * (1.0 - 0.02) / 39_999)
+    for _ in range(30):  # it got faster (warmed up): recent calls weigh most
+        cost.record(1, 50e-6)
+    assert cost.estimate(1) < 0.001

@@ -248,8 +248,12 @@ class OnnxModel(Model):
 
 def _cast_column(col: np.ndarray, dtype: Any, name: str) -> np.ndarray:
     if dtype is object:
+        if col.dtype == object and all(type(v) is str for v in col):
+            return col
         # Missing strings become "" so onnxruntime gets str only (OneHotEncoder treats it as unknown).
         return np.array(["" if v is None or v != v else str(v) for v in col], dtype=object)
+    if col.dtype == dtype:
+        return col
     try:
         return np.asarray(col, dtype=dtype)
     except (TypeError, ValueError) as exc:

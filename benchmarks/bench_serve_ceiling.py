@@ -1,0 +1,150 @@
+"""`modelpack serve model.onnx` beside the smallest Starlette + onnxruntime app one would write by hand,
+and `/health` while each server is saturated.
+
+    python benchmarks/bench_serve_ceiling.py [--seconds 10] [--rounds 3] [--workers 2]
+
+Both run under the same uvicorn (uvloop, httptools), with the same number of worker processes, on the
+model of bench_serve.py (a ColumnTransformer + 100-tree forest exported to ONNX). The hand-written app
+reads the JSON body, builds one array per input and calls ``session.run`` on the event loop; it validates
+nothing. Rounds alternate between the two servers (both stay up), so both see the same machine.
+
+Then, for each server, ``/health`` is timed by a second wrk (one connection) while a first wrk keeps
+/predict saturated with 32 connections: the p99 of /health is what a load balancer's probe sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import print_table, save_results  # noqa: E402
+from bench_serve import free_port, served_model, wait_up, wrk  # noqa: E402
+
+import modelpack  # noqa: E402
+
+HAND_WRITTEN = '''
+import numpy as np
+import onnxruntime as ort
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+session = ort.InferenceSession({path!r}, options, providers=["CPUExecutionProvider"])
+DTYPES = {{"tensor(int64)": np.int64, "tensor(float)": np.float32, "tensor(double)": np.float64,
+          "tensor(string)": object}}
+inputs = [(i.name, DTYPES[i.type]) for i in session.get_inputs()]
+label = session.get_outputs()[0].name
+
+
+async def predict(request):
+    row = await request.json()
+    feed = {{name: np.array([[row[name]]], dtype=dtype) for name, dtype in inputs}}
+    return JSONResponse({{"predictions": session.run([label], feed)[0].tolist()}})
+
+
+async def health(request):
+    return JSONResponse({{"status": "ok"}})
+
+
+app = Starlette(routes=[Route("/predict", predict, methods=["POST"]), Route("/health", health)])
+'''
+
+
+def wrk_health(url: str, seconds: int) -> dict:
+    out = subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    found = {}
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out)
+        found[f"p{pct}_ms"] = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+    found["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return found
+
+
+def saturated(url: str, body: dict, seconds: int, folder: Path) -> tuple[dict, dict]:
+    """/health timed by one connection while 32 connections keep /predict busy."""
+    lua = folder / "post32.lua"
+    lua.write_text(textwrap.dedent(f"""
+        wrk.method = "POST"
+        wrk.body = {json.dumps(json.dumps(body))}
+        wrk.headers["Content-Type"] = "application/json"
+    """))
+    load = subprocess.Popen(["wrk", "-t1", "-c32", f"-d{seconds + 2}s", "--latency", "-s", str(lua), f"{url}/predict"],
+                            stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    health = wrk_health(f"{url}/health", seconds)
+    out = load.communicate()[0]
+    predict = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    predict["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
+    return health, predict
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    X, model, body = served_model()
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        modelpack.save(model, folder / "model.onnx", sample=X.head(100))
+        (folder / "handwritten.py").write_text(HAND_WRITTEN.format(path=str(folder / "model.onnx")))
+        ports = {"hand-written Starlette + onnxruntime": free_port(), "modelpack serve model.onnx": free_port()}
+        commands = {
+            "hand-written Starlette + onnxruntime": [str(bin_dir / "uvicorn"), "handwritten:app", "--app-dir", str(folder),
+                                                     "--workers", str(args.workers), "--no-access-log", "--log-level",
+                                                     "warning", "--port"],
+            "modelpack serve model.onnx": [str(bin_dir / "modelpack"), "serve", str(folder / "model.onnx"),
+                                           "--workers", str(args.workers), "--port"],
+        }
+        servers = {name: subprocess.Popen([*cmd, str(ports[name])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for name, cmd in commands.items()}
+        results: dict[str, dict] = {name: {"rounds": []} for name in servers}
+        try:
+            for name in servers:
+                url = f"http://127.0.0.1:{ports[name]}"
+                wait_up(f"{url}/predict", body)
+                wrk(f"{url}/predict", body, 3, folder)  # warm-up: every worker loaded and called
+            for _ in range(args.rounds):
+                for name in servers:
+                    r = wrk(f"http://127.0.0.1:{ports[name]}/predict", body, args.seconds, folder)
+                    r.pop("raw")
+                    results[name]["rounds"].append(r)
+            for name in servers:
+                health, predict = saturated(f"http://127.0.0.1:{ports[name]}", body, args.seconds, folder)
+                results[name] |= {"health_under_load": health, "predict_under_load": predict}
+        finally:
+            for server in servers.values():
+                server.terminate()
+                server.wait()
+    ceiling = max(r["rps"] for r in results["hand-written Starlette + onnxruntime"]["rounds"])
+    rows = []
+    for name, r in results.items():
+        best = max(x["rps"] for x in r["rounds"])
+        p99 = min(x["p99_ms"] for x in r["rounds"])
+        h = r["health_under_load"]
+        rows.append([name, f"{best:,.0f}", f"{best / ceiling:.2f}×", f"{p99:.2f} ms",
+                     f"{h['p50_ms']:.2f} ms", f"{h['p99_ms']:.2f} ms", f"{r['predict_under_load']['rps']:,.0f}",
+                     r["predict_under_load"]["non_2xx"]])
+    print_table(f"single-row JSON POST /predict, {args.workers} workers, wrk -t1 -c8, best of {args.rounds} "
+                f"interleaved {args.seconds}-s rounds; then /health (1 connection) while 32 connections POST /predict",
+                ["server", "requests/s", "÷ hand-written", "p99", "/health p50 loaded", "/health p99 loaded",
+                 "/predict req/s loaded", "non-2xx loaded"], rows)
+    save_results("serve_ceiling", results)
+
+
+if __name__ == "__main__":
+    main()
