@@ -2,7 +2,8 @@
 
     python benchmarks/bench_onnx.py
 
-A 100-tree random forest on 20 features. Same model file, same rows, same run.
+A 100-tree random forest on 20 features. Same model file, same rows, same run. Also one row of a
+mixed DataFrame through bench_serve.py's ColumnTransformer + forest, and a cold `modelpack predict`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _bench import best_of, fmt_seconds, paired, print_table, save_results  # noqa: E402
+from bench_serve import served_model  # noqa: E402
 
 import modelpack  # noqa: E402
 
@@ -54,6 +56,18 @@ def main() -> None:
             lambda: raw.run(["label"], {name: batch32}), lambda: model.predict(batch32), repeat=15)
         results["raw_batch_with_cast"], results["modelpack_batch_f64"] = paired(
             lambda: raw.run(["label"], {name: batch64.astype(np.float32)}), lambda: model.predict(batch64), repeat=15)
+        # One row of a mixed DataFrame (bench_serve's ColumnTransformer + forest): raw onnxruntime fed
+        # from the same DataFrame, one array per input, beside Model.predict(DataFrame).
+        X_mixed, pipeline, _ = served_model()
+        mixed_path = Path(tmp) / "mixed.onnx"
+        modelpack.save(pipeline, mixed_path, sample=X_mixed.head(100))
+        mixed, mixed_raw = modelpack.load(mixed_path), ort.InferenceSession(str(mixed_path), providers=["CPUExecutionProvider"])
+        kinds = {"tensor(int64)": np.int64, "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(string)": object}
+        inputs = [(i.name, kinds[i.type]) for i in mixed_raw.get_inputs()]
+        row = X_mixed.iloc[:1]
+        results["raw_frame_row"], results["modelpack_frame_row"] = paired(
+            lambda: mixed_raw.run(["label"], {n: row[n].to_numpy().astype(d).reshape(-1, 1) for n, d in inputs}),
+            lambda: mixed.predict(row), number=500)
         results["sklearn_single"] = best_of(lambda: forest.predict(one64), number=20)
         results["sklearn_batch"] = best_of(lambda: forest.predict(batch64), number=1, repeat=5)
         one_csv = Path(tmp) / "one.csv"
@@ -73,6 +87,7 @@ def main() -> None:
         ["1 row, float64 in (cast)", fmt_seconds(r["raw_single_with_cast"]), fmt_seconds(r["modelpack_single_f64"]), f"{r['modelpack_single_f64'] / r['raw_single_with_cast']:.2f}×"],
         ["10k rows, float32 in", fmt_seconds(r["raw_batch"]), fmt_seconds(r["modelpack_batch_f32"]), f"{r['modelpack_batch_f32'] / r['raw_batch']:.3f}×"],
         ["10k rows, float64 in (cast)", fmt_seconds(r["raw_batch_with_cast"]), fmt_seconds(r["modelpack_batch_f64"]), f"{r['modelpack_batch_f64'] / r['raw_batch_with_cast']:.3f}×"],
+        ["1 row of a mixed DataFrame", fmt_seconds(r["raw_frame_row"]), fmt_seconds(r["modelpack_frame_row"]), f"{r['modelpack_frame_row'] / r['raw_frame_row']:.2f}×"],
         ["cold process, 1 row from CSV", fmt_seconds(r["cold_bare_onnxruntime"]), fmt_seconds(r["cold_modelpack_predict"]), f"{r['cold_modelpack_predict'] / r['cold_bare_onnxruntime']:.2f}×"],
     ]
     print_table("Model.predict vs raw InferenceSession.run (100-tree forest)", ["case", "raw onnxruntime", "modelpack", "ratio"], rows)

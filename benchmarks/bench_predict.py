@@ -1,17 +1,24 @@
-"""`modelpack predict` on large CSVs: throughput beside the raw runtime in memory, and peak memory.
+"""`modelpack predict` on large files beside the raw runtime and the scripts a user would write by hand.
 
-    python benchmarks/bench_predict.py [--rows 1000000]
+    python benchmarks/bench_predict.py [--rows 1000000] [--rounds 3]
 
-Writes CSVs of 100k and N rows (10 numeric features), scores each with
-`modelpack predict model.onnx --data X.csv -o out.csv` in a child process, and reads
-the child's peak resident memory. The raw figure is onnxruntime on the same rows
-already in memory (no parsing, no writing): the ceiling a streaming scorer can approach.
-Also times `modelpack convert` (with its check) beside the raw skl2onnx call.
+A 50-tree forest (depth 10) on 10 numeric features, exported to ONNX. The same N rows as CSV and as
+Parquet. Each of these runs in its own process, rounds interleaved, and its wall time and peak
+resident memory are recorded:
+
+* ``modelpack predict model.onnx --data X.csv -o out.csv`` (and Parquet in, Parquet out);
+* the hand-written pandas script: ``pd.read_csv`` → ``session.run`` → ``to_csv``;
+* the hand-written pyarrow script: ``pyarrow.csv.read_csv`` → ``session.run`` → ``pyarrow.csv.write_csv``
+  (and ``pyarrow.parquet`` for Parquet).
+
+The ceiling is onnxruntime on the same rows already in memory, in this process (no parsing, no writing,
+no start-up). Also times `modelpack convert` (with its check) beside the raw skl2onnx call.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -29,16 +36,33 @@ import modelpack  # noqa: E402
 
 FEATURES = 10
 
+PANDAS_SCRIPT = """
+import sys, numpy as np, onnxruntime as ort, pandas as pd
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+X = pd.read_csv(sys.argv[2]).to_numpy(dtype=np.float32)
+pd.DataFrame({"prediction": session.run(["label"], {"input": X})[0]}).to_csv(sys.argv[3], index=False)
+"""
+
+PYARROW_SCRIPT = """
+import sys, numpy as np, onnxruntime as ort, pyarrow as pa
+import pyarrow.csv as pacsv, pyarrow.parquet as pq
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+parquet = sys.argv[2].endswith(".parquet")
+table = pq.read_table(sys.argv[2]) if parquet else pacsv.read_csv(sys.argv[2])
+X = np.column_stack([c.to_numpy() for c in table.columns]).astype(np.float32)
+out = pa.table({"prediction": session.run(["label"], {"input": X})[0]})
+pq.write_table(out, sys.argv[3]) if parquet else pacsv.write_csv(out, sys.argv[3])
+"""
+
 
 def measure(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of ``cmd`` in a child process."""
     code = (
         "import resource, subprocess, sys, time, json;"
         f"t = time.perf_counter(); subprocess.run({cmd!r}, check=True, stdout=subprocess.DEVNULL);"
         "print(json.dumps([time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    import json
-
     seconds, mib = json.loads(out)
     return seconds, mib
 
@@ -46,6 +70,7 @@ def measure(cmd: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     X_train = rng.normal(size=(20_000, FEATURES))
@@ -54,40 +79,53 @@ def main() -> None:
     command = str(Path(sys.executable).parent / "modelpack")
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        tmpdir = Path(tmp)
-        model_path = tmpdir / "forest.onnx"
-        modelpack.save(forest, model_path, sample=X_train[:100])
-        rows = []
-        for n in sorted({100_000, args.rows}):
-            X = rng.normal(size=(n, FEATURES))
-            csv = tmpdir / f"data_{n}.csv"
-            pd.DataFrame(X, columns=[f"x{i + 1}" for i in range(FEATURES)]).to_csv(csv, index=False)
-            out = tmpdir / f"pred_{n}.csv"
-            seconds, peak = measure([command, "predict", str(model_path), "--data", str(csv), "-o", str(out), "--force"])
-            session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-            X32 = X.astype(np.float32)
-            raw = best_of(lambda: session.run(["label"], {"input": X32}), repeat=3)
-            from modelpack.batch import predict_file
-            from modelpack.core import load_cooperative
+        folder = Path(tmp)
+        model = folder / "forest.onnx"
+        modelpack.save(forest, model, sample=X_train[:100])
+        X = rng.normal(size=(args.rows, FEATURES))
+        frame = pd.DataFrame(X, columns=[f"x{i + 1}" for i in range(FEATURES)])
+        csv, parquet = folder / "data.csv", folder / "data.parquet"
+        frame.to_csv(csv, index=False)
+        frame.to_parquet(parquet, index=False)
+        (folder / "by_pandas.py").write_text(PANDAS_SCRIPT)
+        (folder / "by_pyarrow.py").write_text(PYARROW_SCRIPT)
+        runs = {
+            "modelpack predict, CSV": [command, "predict", str(model), "--data", str(csv), "-o", str(folder / "mp.csv"), "--force"],
+            "pandas script, CSV": [sys.executable, str(folder / "by_pandas.py"), str(model), str(csv), str(folder / "pd.csv")],
+            "pyarrow script, CSV": [sys.executable, str(folder / "by_pyarrow.py"), str(model), str(csv), str(folder / "pa.csv")],
+            "modelpack predict, Parquet": [command, "predict", str(model), "--data", str(parquet), "-o",
+                                           str(folder / "mp.parquet"), "--force"],
+            "pyarrow script, Parquet": [sys.executable, str(folder / "by_pyarrow.py"), str(model), str(parquet),
+                                        str(folder / "pa.parquet")],
+        }
+        session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        X32 = X.astype(np.float32)
+        session.run(["label"], {"input": X32[:100]})
+        times: dict[str, list[float]] = {name: [] for name in [*runs, "raw"]}
+        peaks: dict[str, float] = {}
+        for _ in range(args.rounds):
+            times["raw"].append(best_of(lambda: session.run(["label"], {"input": X32}), repeat=1))
+            for name, cmd in runs.items():
+                seconds, peak = measure(cmd)
+                times[name].append(seconds)
+                peaks[name] = max(peaks.get(name, 0.0), peak)
+        expected = session.run(["label"], {"input": X32})[0]
+        assert (pd.read_csv(folder / "mp.csv")["prediction"].to_numpy() == expected).all()
+        assert (pd.read_parquet(folder / "mp.parquet")["prediction"].to_numpy() == expected).all()
+        assert (folder / "mp.csv").read_text() == (folder / "pd.csv").read_text()  # the same bytes as pandas writes
+        session = None
+        raw = min(times["raw"])
+        rows = [["onnxruntime, rows in memory (ceiling)", f"{args.rows / raw:,.0f}", "1.00×", "", ""]]
+        for name in runs:
+            best = min(times[name])
+            vs = {"CSV": "pyarrow script, CSV", "Parquet": "pyarrow script, Parquet"}[name.rsplit(", ", 1)[1]]
+            rows.append([name, f"{args.rows / best:,.0f}", f"{raw / best:.2f}×", f"{min(times[vs]) / best:.2f}×",
+                         f"{peaks[name]:.0f} MiB"])
+        print_table(f"{args.rows:,} rows, whole processes (start-up included), best of {args.rounds} interleaved rounds",
+                    ["run", "rows/s", "÷ ceiling", "÷ pyarrow script (speed)", "peak RSS"], rows)
+        results["predict"] = {"rows": args.rows, "seconds": times, "peak_mib": peaks}
 
-            expected = session.run(["label"], {"input": X32})[0]
-            session = None  # free its thread pool: it must not compete with the runs below
-            loaded = load_cooperative(model_path)  # as `modelpack predict` loads it
-            in_process = best_of(lambda: predict_file(loaded, csv, tmpdir / "inproc.csv", overwrite=True), repeat=3)
-            predicted = pd.read_csv(out)["prediction"].to_numpy()
-            assert (predicted == expected).all()
-            results[f"rows_{n}"] = {"modelpack_seconds": seconds, "peak_mib": peak, "raw_in_memory_seconds": raw,
-                                    "in_process_seconds": in_process, "csv_mib": csv.stat().st_size / 2**20}
-            rows.append([f"{n:,}", f"{csv.stat().st_size / 2**20:.0f} MiB", f"{n / raw:,.0f}",
-                         f"{n / seconds:,.0f} ({raw / seconds:.2f}×)", f"{n / in_process:,.0f} ({raw / in_process:.2f}×)",
-                         f"{peak:.0f} MiB"])
-        print_table(
-            "modelpack predict (CSV in, CSV out, batches of 10k) vs raw onnxruntime on the rows in memory",
-            ["rows", "CSV", "raw rows/s (in memory)", "CLI rows/s (whole process)", "predict_file rows/s (in process)",
-             "CLI peak RSS"],
-            rows,
-        )
-        src = tmpdir / "forest.joblib"
+        src = folder / "forest.joblib"
         modelpack.save(forest, src, sample=X_train[:100])
 
         def raw_convert() -> None:
@@ -96,7 +134,7 @@ def main() -> None:
             to_onnx(forest, X_train[:1].astype(np.float32), options={id(forest): {"zipmap": False}}).SerializeToString()
 
         raw_seconds = best_of(raw_convert, repeat=5)
-        mp_seconds = best_of(lambda: modelpack.convert(src, tmpdir / "c.onnx", overwrite=True), repeat=5)
+        mp_seconds = best_of(lambda: modelpack.convert(src, folder / "c.onnx", overwrite=True), repeat=5)
         results["convert"] = {"raw_skl2onnx": raw_seconds, "modelpack_convert_with_check": mp_seconds}
         print_table(
             "convert forest.joblib → ONNX",

@@ -10,18 +10,18 @@ from pathlib import Path
 from queue import Full, Queue
 from typing import IO, Any
 
+import numpy as np
+
 from ._atomic import atomic_paths
-from .data import conform, iter_batches, n_rows
+from .data import conform, conform_columns, frame_columns, iter_batches, n_rows
 from .errors import InvalidInputError
 from .model import Model
 
 WRITERS = (".csv", ".parquet", ".jsonl")
 
 
-def predictions_frame(model: Model, X: Any, proba: bool) -> Any:
-    """A DataFrame with ``prediction`` and, with ``proba``, one ``proba_<class>`` column per class."""
-    import pandas as pd
-
+def predictions_columns(model: Model, X: Any, proba: bool) -> dict[str, np.ndarray]:
+    """``prediction`` and, with ``proba``, one ``proba_<class>`` column per class, as arrays by name."""
     columns: dict[str, Any] = {}
     if hasattr(model, "predict"):
         out = model.predict(X)
@@ -39,7 +39,58 @@ def predictions_frame(model: Model, X: Any, proba: bool) -> Any:
         p = model.predict_proba(X)
         classes = list(model.classes_) if model.metadata.classes is not None else list(range(p.shape[1]))
         columns.update({f"proba_{c}": p[:, i] for i, c in enumerate(classes)})
-    return pd.DataFrame(columns)
+    return columns
+
+
+def predictions_frame(model: Model, X: Any, proba: bool) -> Any:
+    """:func:`predictions_columns` as a DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(predictions_columns(model, X, proba))
+
+
+def csv_text(columns: dict[str, np.ndarray], header: bool) -> str:
+    """``columns`` as CSV text, exactly as ``pandas.DataFrame.to_csv(index=False)`` writes them.
+
+    Whole numbers, booleans and plain text (no separator, quote or line break, and neither empty nor
+    missing: the csv module quotes or blanks those case by case) are formatted in bulk by Arrow's
+    kernels; anything else (floats among them: Python's repr decides their digits) by pandas.
+    """
+    texts = [_bulk_text(values) for values in columns.values()]
+    names = [str(n) for n in columns]
+    if not texts or any(t is None for t in texts) or not all(map(_plain, names)):
+        import pandas as pd
+
+        return pd.DataFrame(columns).to_csv(index=False, header=header, lineterminator="\n")
+    import pyarrow.compute as pc
+
+    lines = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, ",")
+    head = ",".join(names) + "\n" if header else ""
+    return head + "".join(line + "\n" for line in lines.to_pylist())
+
+
+def _bulk_text(values: np.ndarray) -> Any:
+    """An Arrow string array of ``values`` as pandas writes them, or None where only pandas knows how."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if values.ndim != 1:
+        return None
+    if values.dtype.kind in "iu":
+        return pc.cast(pa.array(values), pa.string())
+    if values.dtype.kind == "b":
+        return pa.array(np.where(values, "True", "False"))
+    if values.dtype == object and all(type(v) is str for v in values):
+        text = pa.array(values, type=pa.string())
+        if len(text) and (pc.any(pc.equal(pc.utf8_length(text), 0)).as_py()
+                          or pc.any(pc.match_substring_regex(text, '[,"\r\n]')).as_py()):
+            return None
+        return text
+    return None
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and not any(c in name for c in ',"\r\n')
 
 
 class _Sink:
@@ -56,20 +107,22 @@ class _Sink:
             self.text = open(target, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self.first = True
 
-    def write(self, frame: Any) -> None:
+    def write(self, columns: dict[str, np.ndarray]) -> None:
         if self.kind == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = pa.table({name: pa.array(values) for name, values in columns.items()})
             if self.parquet is None:
                 self.parquet = pq.ParquetWriter(str(self.path), table.schema)
             self.parquet.write_table(table)
         elif self.kind == ".jsonl":
-            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            import pandas as pd
+
+            text = pd.DataFrame(columns).to_json(orient="records", lines=True, force_ascii=False)
             self._text().write(text if text.endswith("\n") else text + "\n")
         else:
-            self._text().write(frame.to_csv(index=False, header=self.first, lineterminator="\n"))
+            self._text().write(csv_text(columns, header=self.first))
         self.first = False
 
     def _text(self) -> IO[str]:
@@ -160,13 +213,15 @@ def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba
     if Path(data).is_dir():
         return _score_images(model, Path(data), sink, proba, batch_size, on_batch)
     rows = 0
+    # A model that takes typed columns (ONNX) gets them typed in numpy, as Model.run would type them.
+    fast = model.takes_columns and schema is not None and schema.kind == "dataframe"
     for batch in _prefetched(iter_batches(data, batch_size, schema)):
         n = n_rows(batch)
         if n == 0:
             continue
-        X = conform(batch, schema, source)
-        frame = predictions_frame(model, X, proba)
-        sink.write(frame)
+        columns = frame_columns(batch, schema) if fast else None
+        X = conform_columns(columns, schema, source) if columns is not None else conform(batch, schema, source)
+        sink.write(predictions_columns(model, X, proba))
         rows += n
         if on_batch is not None:
             on_batch(n)
@@ -184,9 +239,7 @@ def _score_images(model: Model, folder: Path, sink: _Sink, proba: bool, batch_si
 
     rows = 0
     for pixels, names in iter_image_batches(folder, preprocess_of(model.metadata), min(batch_size, 256)):
-        frame = predictions_frame(model, pixels, proba)
-        frame.insert(0, "file", names)
-        sink.write(frame)
+        sink.write({"file": np.asarray(names, dtype=object)} | predictions_columns(model, pixels, proba))
         rows += len(names)
         if on_batch is not None:
             on_batch(len(names))

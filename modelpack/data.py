@@ -187,7 +187,34 @@ def conform_columns(columns: Any, schema: InputSchema, source: str = "the data")
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, (float, np.floating)) and value != value)
+    """Missing as pandas' ``notna`` sees it: None, NaN, and pandas' NA and NaT (named, not imported)."""
+    return value is None or (isinstance(value, (float, np.floating)) and value != value) \
+        or type(value).__name__ in ("NAType", "NaTType")
+
+
+def frame_columns(data: Any, schema: InputSchema) -> dict[str, np.ndarray] | None:
+    """A DataFrame's columns of ``schema`` as numpy arrays, for :func:`conform_columns` (which types them
+    as :func:`conform` does, without pandas' per-column cost); None when only :func:`conform` can say
+    what to do: not a DataFrame, a column missing, or a dtype numpy does not hold (nullable integers,
+    categoricals, dates)."""
+    if type(data).__name__ != "DataFrame" or type(data).__module__.partition(".")[0] != "pandas":
+        return None
+    columns = data.columns
+    if not all(n in columns for n in schema.names):
+        return None
+    picked = {}
+    for name in schema.names:
+        column = data[name]
+        if column.ndim != 1:  # a repeated column name
+            return None
+        dtype = column.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biufO":
+            picked[name] = column.to_numpy()
+        elif type(dtype).__name__ == "StringDtype":  # text: its missing values are NaN or NA, both seen above
+            picked[name] = column.to_numpy(dtype=object)
+        else:
+            return None
+    return picked
 
 
 _NUMBER_DTYPES = {"int64": np.dtype(np.int64), "float64": np.dtype(np.float64), "float32": np.dtype(np.float32),

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .data import conform, conform_columns, frame_columns
 from .errors import InvalidInputError, ModelpackError, UnsupportedModelError, a_or_an, first_line
-from .metadata import Metadata
+from .metadata import Metadata, as_dense
 
 METHODS = ("predict", "predict_proba", "transform")
 
@@ -78,13 +79,13 @@ class Model:
         """Every format's predict, predict_proba and transform go through here: the input is typed
         by the model's schema (one contract for every format), and whatever the library underneath
         raises about it becomes an :class:`InvalidInputError` saying so in one line."""
-        from .data import conform, conform_columns
-        from .metadata import as_dense
-
         schema = self.metadata.input_schema
         try:
-            if self.takes_columns and isinstance(X, dict) and schema is not None and schema.kind == "dataframe":
-                X = conform_columns(X, schema, "the input")  # what serve sends: no DataFrame on this path
+            if self.takes_columns and schema is not None and schema.kind == "dataframe" and (
+                    (columns := X if isinstance(X, dict) else frame_columns(X, schema)) is not None):
+                # What serve sends, and DataFrames of numpy-held columns: typed in numpy, without pandas'
+                # per-column cost (most of a one-row prediction's), by the same rules as conform's.
+                X = conform_columns(columns, schema, "the input")
             else:
                 X = conform(self.as_model_input(X), schema, "the input")
             return as_dense(implementation(X))

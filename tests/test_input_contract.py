@@ -216,3 +216,75 @@ def test_serves_fast_path_builds_no_dataframe(route_model, tmp_path, monkeypatch
     monkeypatch.setattr(pd.DataFrame, "__init__", refuse)
     np.testing.assert_array_equal(model.predict_proba(columns), expected)
     assert list(model.predict(columns)) == labels
+
+
+def _typed_both_ways(frame, schema):
+    """conform (pandas) and conform_columns on frame_columns (numpy): values, dtypes and warnings."""
+    from modelpack.data import conform, conform_columns, frame_columns
+
+    with warnings.catch_warnings(record=True) as slow_warnings:
+        warnings.simplefilter("always")
+        slow = conform(frame, schema, "the input")
+    columns = frame_columns(frame, schema)
+    assert columns is not None, frame.dtypes
+    with warnings.catch_warnings(record=True) as fast_warnings:
+        warnings.simplefilter("always")
+        fast = conform_columns(columns, schema, "the input")
+    assert [str(w.message) for w in fast_warnings] == [str(w.message) for w in slow_warnings]
+    return slow, fast
+
+
+@pytest.mark.parametrize("case", ["plain", "missing", "pandas-text", "numbers-as-codes", "integers", "extra"])
+def test_a_dataframe_is_typed_alike_by_pandas_and_by_numpy(case):
+    """Model.run types a DataFrame of numpy-held columns with conform_columns (no pandas per column);
+    conform is the reference. Same values, same dtypes, same warnings, for each kind of column."""
+    from modelpack.metadata import Feature, InputSchema
+
+    schema = InputSchema(features=(Feature("route", "string", ("501", "007", "12")), Feature("dist", "float64"),
+                                   Feature("stops", "int64"), Feature("express", "bool")), kind="dataframe")
+    frame = pd.DataFrame({"route": np.array(["501", "007", "12"], dtype=object), "dist": [1.5, 2.0, 3.25],
+                          "stops": np.array([1, 2, 3]), "express": [True, False, True]})
+    if case == "missing":
+        frame = frame.assign(route=np.array(["501", None, np.nan], dtype=object), dist=[np.nan, 2.0, 3.0],
+                             stops=[1.0, np.nan, 3.0])
+    elif case == "pandas-text":
+        frame = frame.assign(route=pd.array(["501", pd.NA, "999"], dtype="string"))
+    elif case == "numbers-as-codes":
+        frame = frame.assign(route=np.array([501, 12.0, "007"], dtype=object))
+    elif case == "integers":
+        frame = frame.assign(stops=[1.0, 2.0, 3.0], express=np.array([1, 0, 1]))
+    elif case == "extra":
+        frame = frame.assign(id=["a", "b", "c"], target=[0, 1, 0])[["id", "express", "stops", "dist", "route", "target"]]
+    slow, fast = _typed_both_ways(frame, schema)
+    assert list(fast) == schema.names
+    for name in schema.names:
+        expected = slow[name].to_numpy()
+        assert fast[name].dtype == expected.dtype, (name, fast[name].dtype, expected.dtype)
+        assert [None if v is None or v != v else v for v in fast[name].tolist()] == \
+               [None if v is None or v != v else v for v in expected.tolist()], name
+
+
+def test_a_fraction_for_an_integer_is_refused_alike_by_both():
+    from modelpack.data import conform, conform_columns, frame_columns
+    from modelpack.metadata import Feature, InputSchema
+
+    schema = InputSchema(features=(Feature("stops", "int64"),), kind="dataframe")
+    frame = pd.DataFrame({"stops": [1.0, 2.5]})
+    messages = []
+    for typed in (lambda: conform(frame, schema, "the input"),
+                  lambda: conform_columns(frame_columns(frame, schema), schema, "the input")):
+        with pytest.raises(modelpack.InvalidInputError) as caught:
+            typed()
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and "2.5" in messages[0]
+
+
+def test_columns_numpy_cannot_hold_go_the_pandas_way():
+    from modelpack.data import frame_columns
+    from modelpack.metadata import Feature, InputSchema
+
+    schema = InputSchema(features=(Feature("n", "int64"), Feature("c", "string")), kind="dataframe")
+    assert frame_columns(pd.DataFrame({"n": pd.array([1, None], dtype="Int64"), "c": ["a", "b"]}), schema) is None
+    assert frame_columns(pd.DataFrame({"n": [1, 2], "c": pd.Categorical(["a", "b"])}), schema) is None
+    assert frame_columns(pd.DataFrame({"n": [1, 2]}), schema) is None  # conform names what is missing
+    assert frame_columns(pd.DataFrame({"n": [1, 2], "c": ["a", "b"]}), schema) is not None
