@@ -157,6 +157,18 @@ def test_import_modelpack_is_light():
     assert out.strip() == "[]"
 
 
+def test_loading_an_onnx_file_imports_no_pickle_machine_and_no_scikit_learn(tmp_path):
+    """Every command lists the formats at start; that must not import the pickle machine and its
+    allowlist (20 ms), the XML writer's urllib and ssl (8 ms), scikit-learn or pandas."""
+    trained = models()["logistic"]
+    modelpack.save(trained.model, tmp_path / "m.onnx", sample=trained.X)
+    code = ("import sys, numpy, modelpack.cli; modelpack.load(sys.argv[1]).predict(numpy.zeros((1, 4))); "
+            "print([x for x in ('modelpack.safety._vm', 'modelpack.safety._policy', 'modelpack.safety._allowlist', "
+            "'xml.sax.saxutils', 'ssl', 'sklearn', 'pandas') if x in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.onnx")], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_a_third_party_format_plugs_in_through_the_entry_point(tmp_path):
     """Install a tiny plugin package for real and see it in `modelpack formats` and in load()."""
     src = tmp_path / "src"

@@ -10,13 +10,15 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..metadata import Metadata
 from ..model import SklearnModel
-from ..safety import Audit, Budget, audit_stream, load_stream
 from ._object import ObjectFormat
 from .pickle import is_pickle
+
+if TYPE_CHECKING:  # the pickle machine is imported when a file is read, not to list the formats
+    from ..safety import Audit
 
 # joblib's compressor magic numbers (joblib/compressor.py); zlib's second byte is its level flag.
 _MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"]\x00\x00", b"\x04\x22\x4d\x18")
@@ -43,6 +45,8 @@ class JoblibFormat(ObjectFormat):
         return metadata.replace(extra={**metadata.extra, "compress": compress})
 
     def audit(self, path: Path, max_memory: int | str | None = None) -> Audit:
+        from ..safety import Budget, audit_stream
+
         budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
         with _decompressed(path) as stream:
             return audit_stream(stream, path.name, budget, joblib=True)
@@ -54,6 +58,8 @@ class JoblibFormat(ObjectFormat):
             import joblib
 
             return self.wrap(self.unpickle(path, lambda: joblib.load(path)), path, metadata)
+        from ..safety import Budget, load_stream
+
         # Decompressed bytes are charged to the budget as they are read: a bomb stops at the limit.
         budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
 

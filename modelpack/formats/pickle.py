@@ -6,13 +6,15 @@ import io
 import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..metadata import Metadata
 from ..model import SklearnModel
 from ..registry import NotThisFormat
-from ..safety import Audit, Budget, audit_stream, load_stream
 from ._object import ObjectFormat
+
+if TYPE_CHECKING:  # the pickle machine is imported when a pickle is read, not to list the formats
+    from ..safety import Audit
 
 # Protocols 0 and 1 have no PROTO opcode: an object's pickle opens with GLOBAL (c) or MARK + INST
 # ((i), naming a module and a class on two lines.
@@ -48,6 +50,8 @@ class PickleFormat(ObjectFormat):
         return metadata
 
     def audit(self, path: Path, max_memory: int | str | None = None) -> Audit:
+        from ..safety import Budget, audit_stream
+
         data = path.read_bytes()
         return audit_stream(io.BytesIO(data), path.name, Budget.for_file(path.name, len(data), max_memory))
 
@@ -58,6 +62,8 @@ class PickleFormat(ObjectFormat):
         if trust is True:
             estimator = self.unpickle(path, lambda: _TrustedUnpickler(io.BytesIO(data)).load())
         else:
+            from ..safety import Budget, load_stream
+
             budget = Budget.for_file(path.name, len(data), max_memory)
             estimator = self.unpickle(path, lambda: load_stream(io.BytesIO(data), path.name, budget, trust=trust or ()))
         return self.wrap(estimator, path, metadata)

@@ -18,7 +18,7 @@ from ..errors import (
 )
 from ..metadata import Metadata
 from ..model import SklearnModel
-from ..safety import TRUST_HINT, Budget, admitted_outside_modelpack, check_graph, human, untrusted_globals
+from ..safety import TRUST_HINT, Budget, admitted_outside_modelpack, human, untrusted_globals
 from ..safety._limits import MAX_MEMBER
 from ._object import ObjectFormat, installed_version
 from ._zipped import metadata_member, read_member
@@ -107,6 +107,8 @@ class SkopsFormat(ObjectFormat):
         except Exception as exc:  # skops or scikit-learn refusing what an older version stored
             raise self._skops_failure(path, exc) from exc
         if trust is not True:
+            from ..safety import check_graph
+
             check_graph(estimator, path.name, native=True)  # before anything calls predict
         return self.wrap(estimator, path, metadata)
 

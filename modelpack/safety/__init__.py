@@ -14,19 +14,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptFileError, ModelpackError, ResourceLimitError, first_line
-from ._allowlist import entry_for
-from ._limits import Budget, human, parse_size
-from ._policy import TRUST_HINT, AuditPolicy, LoadPolicy, Stub, check_graph
-from ._vm import BoundedReader, Machine
+from ._limits import TRUST_HINT, Budget, human, parse_size
 
+if TYPE_CHECKING:
+    from ._vm import Machine
+
+# The machine, its policies and the allowlist are imported when a file is read or audited, not when
+# a format module names a limit or the trust hint: listing the formats must not cost 20 ms.
 __all__ = ["TRUST_HINT", "Audit", "admitted_outside_modelpack", "check_graph", "Budget", "audit_stream", "human", "load_stream", "parse_size", "untrusted_globals"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "check_graph":
+        from ._policy import check_graph
+
+        return check_graph
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_stream(raw: Any, source: str, budget: Budget, *, trust: Iterable[str] = (), joblib: bool = False) -> Any:
     """Unpickle one stream under the load policy; ``trust`` names extra globals admitted whole."""
+    from ._policy import LoadPolicy
+    from ._vm import BoundedReader, Machine
+
     policy = LoadPolicy(trusted=frozenset(trust), joblib=joblib)
     machine = Machine(BoundedReader(raw, budget), policy, budget, source)
     root = _run(machine)
@@ -46,11 +59,16 @@ class Audit:
 
     @property
     def model_class(self) -> str | None:
+        from ._policy import Stub
+
         return f"{self.root.module}.{self.root.name}" if isinstance(self.root, Stub) else None
 
 
 def audit_stream(raw: Any, source: str, budget: Budget, *, joblib: bool = False) -> Audit:
     """Run the load machine with stubs: nothing but numpy and builtins is imported or called."""
+    from ._policy import AuditPolicy
+    from ._vm import BoundedReader, Machine
+
     policy = AuditPolicy(joblib=joblib)
     machine = Machine(BoundedReader(raw, budget), policy, budget, source)
     root, problem = None, None
@@ -99,7 +117,7 @@ def _run(machine: Machine) -> Any:
 def admitted_outside_modelpack(dotted: str) -> bool:
     """Whether a type may be built by another library's loader (skops): plain classes, numpy and
     builtins yes; types whose state modelpack validates (trees, boosters) only under its own machine."""
-    from ._allowlist import BUILD_DICT
+    from ._allowlist import BUILD_DICT, entry_for
 
     parts = dotted.split(".")
     for i in range(1, len(parts)):
@@ -120,6 +138,8 @@ def untrusted_globals(globals_: Iterable[str]) -> list[str]:
 
     skops names types by ``module.qualname``: the split is tried at every dot.
     """
+    from ._allowlist import entry_for
+
     refused = []
     for dotted in dict.fromkeys(globals_):
         parts = dotted.split(".")

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from ..errors import ResourceLimitError, spelled
 
+#: What every refusal says about trust (here, not in the policy, so that naming it imports no machine).
+TRUST_HINT = f"load it with {spelled('trust=True', '--trust')} only if you made this file or checked its origin"
+
 MiB = 1 << 20
 #: A load may use this many times the file's size (decompressed streams and arrays included) ...
 DEFAULT_RATIO = 100

@@ -8,13 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UntrustedContentError, a_or_an, spelled
+from ..errors import UntrustedContentError, a_or_an
 from . import _guards as g
 from ._allowlist import BUILD_DICT, Entry, entry_for, resolve
-from ._limits import MAX_DEPTH
+from ._limits import MAX_DEPTH, TRUST_HINT
 from ._vm import Machine
 
-TRUST_HINT = f"load it with {spelled('trust=True', '--trust')} only if you made this file or checked its origin"
 JOBLIB_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
 #: joblib pickles a builtin type as ``dill._dill._load_type("slice")`` when dill was imported in
 #: the writing process (TensorFlow and sklearn2pmml import it): read as the global it names,

@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
-from xml.sax.saxutils import quoteattr
 
 from ...errors import CorruptFileError, UntrustedContentError
 
@@ -88,6 +87,8 @@ _HEADER = re.compile(rb"<(?:\w+:)?Header\b[^>]*?(/?)>")
 
 def insert_extension(document: bytes, metadata_json: str) -> bytes:
     """Put ``<Extension name="modelpack" value="{json}"/>`` first in the Header (as the schema orders it)."""
+    from xml.sax.saxutils import quoteattr  # it imports urllib.request and ssl: only when a PMML is written
+
     extension = f"<Extension name={quoteattr(EXTENSION_NAME)} value={quoteattr(metadata_json)}/>".encode()
     match = _HEADER.search(document)
     if match is None:
