@@ -13,7 +13,7 @@ from typing import IO, Any
 import numpy as np
 
 from ._atomic import atomic_paths
-from .data import conform, conform_columns, frame_columns, iter_batches, n_rows
+from .data import conform, conform_columns, frame_columns, iter_batches, n_rows, small_numeric_csv
 from .errors import InvalidInputError
 from .model import Model
 
@@ -56,8 +56,14 @@ def csv_text(columns: dict[str, np.ndarray], header: bool) -> str:
     missing: the csv module quotes or blanks those case by case) are formatted in bulk by Arrow's
     kernels; anything else (floats among them: Python's repr decides their digits) by pandas.
     """
-    texts = [_bulk_text(values) for values in columns.values()]
     names = [str(n) for n in columns]
+    head = ",".join(names) + "\n" if header else ""
+    rows = len(next(iter(columns.values()), ()))
+    if rows <= SMALL_OUTPUT and all(map(_plain, names)):  # a few rows: Python formats them, no Arrow to import
+        cells = [_python_text(values) for values in columns.values()]
+        if cells and all(c is not None for c in cells):
+            return head + "".join(",".join(row) + "\n" for row in zip(*cells))  # type: ignore[arg-type]
+    texts = [_bulk_text(values) for values in columns.values()]
     if not texts or any(t is None for t in texts) or not all(map(_plain, names)):
         import pandas as pd
 
@@ -65,8 +71,24 @@ def csv_text(columns: dict[str, np.ndarray], header: bool) -> str:
     import pyarrow.compute as pc
 
     lines = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, ",")
-    head = ",".join(names) + "\n" if header else ""
     return head + "".join(line + "\n" for line in lines.to_pylist())
+
+
+#: Outputs of at most this many rows are formatted in Python (see csv_text).
+SMALL_OUTPUT = 1000
+
+
+def _python_text(values: np.ndarray) -> list[str] | None:
+    """:func:`_bulk_text`'s rules in Python, for a few values."""
+    if values.ndim != 1:
+        return None
+    if values.dtype.kind in "iu":
+        return [str(v) for v in values.tolist()]
+    if values.dtype.kind == "b":
+        return ["True" if v else "False" for v in values.tolist()]
+    if values.dtype == object and all(type(v) is str and v and not any(c in v for c in ',"\r\n') for v in values):
+        return list(values)
+    return None
 
 
 def _bulk_text(values: np.ndarray) -> Any:
@@ -215,11 +237,14 @@ def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba
     rows = 0
     # A model that takes typed columns (ONNX) gets them typed in numpy, as Model.run would type them.
     fast = model.takes_columns and schema is not None and schema.kind == "dataframe"
-    for batch in _prefetched(iter_batches(data, batch_size, schema)):
+    small = small_numeric_csv(data, schema)  # one row to score: no pandas to import
+    batches = iter([small]) if small is not None else _prefetched(iter_batches(data, batch_size, schema))
+    for batch in batches:
         n = n_rows(batch)
         if n == 0:
             continue
-        columns = frame_columns(batch, schema) if fast else None
+        columns = batch if isinstance(batch, dict) and schema is not None and schema.kind == "dataframe" \
+            else frame_columns(batch, schema) if fast else None
         X = conform_columns(columns, schema, source) if columns is not None else conform(batch, schema, source)
         sink.write(predictions_columns(model, X, proba))
         rows += n

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,83 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         raise InvalidInputError(f"{path.name} is empty: it has no header and no rows") from exc
     except ValueError as exc:
         raise InvalidInputError(f"{path.name} cannot be parsed: {exc}") from exc
+
+
+#: A CSV this small is read without pandas when its cells are plain numbers (see small_numeric_csv):
+#: importing pandas costs more than scoring it.
+SMALL_CSV = 1 << 20
+_PLAIN_NUMBER = None
+
+
+@functools.cache
+def _pandas_rounds_correctly() -> bool:
+    """pandas 3.1 parses CSV numbers with fast_float (correctly rounded), read without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = re.match(r"(\d+)\.(\d+)", version("pandas"))
+    except PackageNotFoundError:
+        return False
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= (3, 1)
+
+
+def small_numeric_csv(path: str | Path, schema: InputSchema | None) -> Any:
+    """A small CSV of plain numbers for an all-numeric model, read with the csv module: a 2-D float64
+    array for an array schema, columns by name for a table; None whenever pandas might read it
+    differently, and pandas reads it (a missing value, text, a quoted or spaced cell, a header that
+    is not the model's columns, more than 15 significant digits, a big exponent, a file over 1 MiB).
+
+    Python's float() rounds correctly, and so does pandas' C parser from 3.1 (fast_float): every plain
+    number reads the same both ways. Before 3.1 pandas scaled by powers of ten in floating point; there
+    only numbers of at most 15 significant digits with a decimal exponent within ±22 are taken (a whole
+    number below 2**53 times an exact power of ten: one correctly rounded operation either way). A
+    hypothesis test compares the two readers.
+    """
+    import csv
+
+    global _PLAIN_NUMBER
+    path = Path(path)
+    if schema is None or schema.kind == "tensor" or not schema.all_numeric or path.suffix.lower() != ".csv":
+        return None
+    try:
+        if path.stat().st_size > SMALL_CSV:
+            return None
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [row for row in csv.reader(fh) if row]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if len(rows) < 2:
+        return None
+    header, body = rows[0], rows[1:]
+    if len(set(header)) != len(header) or not all(n in header for n in schema.names):
+        return None
+    if schema.kind == "array" and header != schema.names:
+        return None  # conform's own rules pick or refuse the columns of an array model
+    if _PLAIN_NUMBER is None:
+        _PLAIN_NUMBER = re.compile(r"[+-]?(\d*)\.?(\d*)(?:[eE]([+-]?\d{1,4}))?")
+    exact = _pandas_rounds_correctly()
+    width = len(header)
+    picks = [header.index(n) for n in schema.names]
+    columns: list[list[float]] = [[] for _ in picks]
+    for row in body:
+        if len(row) != width:
+            return None
+        for out, i in zip(columns, picks):
+            cell = row[i]
+            m = _PLAIN_NUMBER.fullmatch(cell)
+            if m is None or not (m.group(1) or m.group(2)):
+                return None
+            if not exact:
+                digits = (m.group(1) + m.group(2)).lstrip("0")
+                trimmed = digits.rstrip("0")
+                exponent = int(m.group(3) or 0) - len(m.group(2)) + (len(digits) - len(trimmed))
+                if len(trimmed) > 15 or (trimmed and abs(exponent) > 22):
+                    return None
+            out.append(float(cell))
+    arrays = [np.array(c, dtype=np.float64) for c in columns]
+    if schema.kind == "array":
+        return np.column_stack(arrays)
+    return dict(zip(schema.names, arrays))
 
 
 def n_rows(batch: Any) -> int:
@@ -237,10 +316,19 @@ def _number_array(values: np.ndarray, kind: str, name: str, source: str) -> np.n
         if fraction.any():
             raise InvalidInputError(f"column {name!r} of {source} holds {float(numbers[fraction][0]):g}, not a whole "
                                     "number, where the model takes integers")
+        _refuse_beyond_int64(numbers[~absent], name, source)
         return numbers if absent.any() else numbers.astype(np.int64)
     if kind == "bool":
         return numbers if absent.any() else numbers.astype(bool)
     return numbers.astype(np.float32) if kind == "float32" else numbers
+
+
+def _refuse_beyond_int64(numbers: np.ndarray, name: str, source: str) -> None:
+    """A whole number too big for the model's 64-bit integers is refused: a cast would wrap it silently."""
+    beyond = np.abs(numbers) >= 2.0**63
+    if beyond.any():
+        raise InvalidInputError(f"column {name!r} of {source} holds {float(numbers[beyond][0]):g}, outside the 64-bit "
+                                "integer range the model takes")
 
 
 def _as_number(column: Any, kind: str, name: str, source: str) -> Any:
@@ -255,6 +343,7 @@ def _as_number(column: Any, kind: str, name: str, source: str) -> Any:
         if fraction.any():
             raise InvalidInputError(f"column {name!r} of {source} holds {float(values[fraction].iloc[0]):g}, not a whole "
                                     "number, where the model takes integers")
+        _refuse_beyond_int64(values.dropna().to_numpy(), name, source)
         return values if values.isna().any() else values.astype(np.int64)
     if kind == "bool":
         return values.astype(np.float64) if values.isna().any() else values.astype(bool)

@@ -7,10 +7,14 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import modelpack
+import modelpack.data as data_module
 from modelpack.batch import _bulk_text, _prefetched, csv_text
+from modelpack.data import conform, conform_columns, small_numeric_csv
+from modelpack.metadata import Feature, InputSchema
 
 
 def test_prefetched_keeps_order_and_ends():
@@ -74,3 +78,77 @@ def test_the_bulk_path_takes_labels_and_leaves_floats_to_pandas():
     assert _bulk_text(np.array([0.5, 1.0])) is None  # Python's repr decides a float's digits
     assert _bulk_text(np.array(["a,b"], dtype=object)) is None  # quoted by the csv module
     assert _bulk_text(np.array([None, "x"], dtype=object)) is None
+
+
+# -- small CSVs of plain numbers: read without pandas, exactly as pandas reads them ---------------------
+
+_number_text = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(-(10**20), 10**20).map(str),
+    st.builds(lambda sign, whole, frac, exp: f"{sign}{whole}.{frac}{exp}",
+              st.sampled_from(["", "-", "+"]), st.text("0123456789", max_size=20), st.text("0123456789", max_size=20),
+              st.one_of(st.just(""), st.integers(-340, 320).map(lambda e: f"e{e}"))),
+    st.sampled_from(["", "nan", "NA", " 1", "1_000", "0x10", "inf", "1e", ".", "-", "1.5.2", "٣"]),  # pandas' business
+)
+
+
+def _schema(kind: str, n: int) -> InputSchema:
+    return InputSchema(features=tuple(Feature(f"x{i}", "int64" if i == 0 and kind == "dataframe" else "float64")
+                                      for i in range(n)), kind=kind)
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["pandas-3.1", "older-pandas"])
+@pytest.mark.parametrize("kind", ["array", "dataframe"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # the patch is per case
+@given(rows=st.lists(st.lists(_number_text, min_size=3, max_size=3), min_size=1, max_size=6))
+def test_a_small_numeric_csv_reads_as_pandas_reads_it(tmp_path_factory, monkeypatch, kind, exact, rows):
+    """Wherever the csv-module reader takes a file, its typed numbers are pandas' to the bit; where
+    pandas might differ (a missing value, text, more digits than an older pandas rounds right) it
+    declines and pandas reads the file."""
+    monkeypatch.setattr(data_module, "_pandas_rounds_correctly", lambda: exact)
+    path = tmp_path_factory.mktemp("csv") / "rows.csv"
+    path.write_text("x0,x1,x2\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    schema = _schema(kind, 3)
+    fast = small_numeric_csv(path, schema)
+    if fast is None:
+        return
+    try:
+        slow = conform(pd.read_csv(path), schema, "rows.csv")
+    except modelpack.InvalidInputError:
+        with pytest.raises(modelpack.InvalidInputError):
+            conform_columns(fast, schema, "rows.csv") if kind == "dataframe" else conform(fast, schema, "rows.csv")
+        return
+    if kind == "array":
+        assert fast.dtype == slow.dtype and fast.tobytes() == slow.tobytes()
+    else:
+        typed = conform_columns(fast, schema, "rows.csv")
+        for name in schema.names:
+            expected = slow[name].to_numpy()
+            assert typed[name].dtype == expected.dtype and typed[name].tobytes() == expected.tobytes(), name
+
+
+def test_machine_written_floats_take_the_csv_module_path(tmp_path):
+    path = tmp_path / "one.csv"
+    pd.DataFrame(np.random.default_rng(0).normal(size=(3, 3)), columns=["x0", "x1", "x2"]).to_csv(path, index=False)
+    got = small_numeric_csv(path, _schema("array", 3))
+    assert got is not None and got.shape == (3, 3)
+    assert small_numeric_csv(path, _schema("array", 2)) is None  # a column more than the model takes: conform decides
+
+
+def test_predict_on_a_small_numeric_csv_imports_no_pandas(tmp_path):
+    import subprocess
+    import sys
+
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    modelpack.save(LogisticRegression().fit(X, X[:, 0] > 0), tmp_path / "m.onnx", sample=X)
+    pd.DataFrame(X[:2], columns=["x1", "x2", "x3"]).to_csv(tmp_path / "two.csv", index=False)
+    code = ("import sys; from modelpack.cli import cli\n"
+            "try:\n    cli(['predict', sys.argv[1], '--data', sys.argv[2]])\nexcept SystemExit:\n    pass\n"
+            "print('pandas' in sys.modules, 'pyarrow' in sys.modules, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.onnx"), str(tmp_path / "two.csv")],
+                         capture_output=True, text=True, check=True)
+    assert out.stderr.strip().splitlines()[-1] == "False False", out.stderr
+    expected = modelpack.load(tmp_path / "m.onnx").predict(X[:2])
+    assert out.stdout == "prediction\n" + "".join(f"{v}\n" for v in expected)

@@ -264,19 +264,21 @@ def test_a_dataframe_is_typed_alike_by_pandas_and_by_numpy(case):
                [None if v is None or v != v else v for v in expected.tolist()], name
 
 
-def test_a_fraction_for_an_integer_is_refused_alike_by_both():
+@pytest.mark.parametrize("value,shown", [(2.5, "2.5"), (1e300, "1e+300"), (-9.3e18, "-9.3e+18")])
+def test_a_fraction_or_an_overflow_for_an_integer_is_refused_alike_by_both(value, shown):
+    """7.5 is not truncated and 1e300 does not wrap to a negative 64-bit integer: both are refused."""
     from modelpack.data import conform, conform_columns, frame_columns
     from modelpack.metadata import Feature, InputSchema
 
     schema = InputSchema(features=(Feature("stops", "int64"),), kind="dataframe")
-    frame = pd.DataFrame({"stops": [1.0, 2.5]})
+    frame = pd.DataFrame({"stops": [1.0, value]})
     messages = []
     for typed in (lambda: conform(frame, schema, "the input"),
                   lambda: conform_columns(frame_columns(frame, schema), schema, "the input")):
         with pytest.raises(modelpack.InvalidInputError) as caught:
             typed()
         messages.append(str(caught.value))
-    assert messages[0] == messages[1] and "2.5" in messages[0]
+    assert messages[0] == messages[1] and shown in messages[0], messages
 
 
 def test_columns_numpy_cannot_hold_go_the_pandas_way():
