@@ -27,13 +27,15 @@ from bench_serve import served_model  # noqa: E402
 import modelpack  # noqa: E402
 
 
-def cold(cmd: list[str], runs: int = 7) -> float:
-    times = []
+def cold_pair(a: list[str], b: list[str], runs: int = 9) -> tuple[float, float]:
+    """Median wall time of each command in a fresh process, the two alternating."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for cmd, out in ((a, times[0]), (b, times[1])):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
@@ -77,10 +79,9 @@ def main() -> None:
             f"s = ort.InferenceSession({str(path)!r}, providers=['CPUExecutionProvider']);"
             f"print(s.run(['label'], {{s.get_inputs()[0].name: np.loadtxt({str(one_csv)!r}, delimiter=',', skiprows=1, dtype=np.float32).reshape(1, -1)}})[0])"
         )
-        results["cold_bare_onnxruntime"] = cold([sys.executable, "-c", bare])
-        results["cold_modelpack_predict"] = cold(
-            [str(Path(sys.executable).parent / "modelpack"), "predict", str(path), "--data", str(one_csv)]
-        )
+        results["cold_bare_onnxruntime"], results["cold_modelpack_predict"] = cold_pair(
+            [sys.executable, "-c", bare],
+            [str(Path(sys.executable).parent / "modelpack"), "predict", str(path), "--data", str(one_csv)])
     r = results
     rows = [
         ["1 row, float32 in", fmt_seconds(r["raw_single"]), fmt_seconds(r["modelpack_single_f32"]), f"{r['modelpack_single_f32'] / r['raw_single']:.2f}×"],

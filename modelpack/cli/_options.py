@@ -51,3 +51,21 @@ def trust(f: Callable[..., Any]) -> Callable[..., Any]:
         "--trust", is_flag=True,
         help="Load pickles that name code outside the allowlist. Only for files you made or checked.",
     )(f)
+
+
+class FormatChoice(click.Choice):
+    """The registered formats, looked up when an option is checked or its help shown: scanning the
+    entry points (20 ms) is not for every command's start, ``--help`` included."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        from ..registry import format_names
+
+        return format_names()
+
+    @choices.setter
+    def choices(self, value: object) -> None:  # click's __init__ assigns it
+        pass

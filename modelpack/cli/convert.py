@@ -5,15 +5,14 @@ from __future__ import annotations
 import click
 
 from ..convert import convert
-from ..registry import format_names
-from ._options import DATA_PATH, accept_missing, as_json, tolerances, trust
+from ._options import DATA_PATH, FormatChoice, accept_missing, as_json, tolerances, trust
 from ._output import print_report
 
 
 @click.command("convert")
 @click.argument("src", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", "dst", required=True, type=click.Path(dir_okay=False), help="The file to write.")
-@click.option("--to", "to", type=click.Choice(format_names()), help="Format to write (default: from the output's extension).")
+@click.option("--to", "to", type=FormatChoice(), help="Format to write (default: from the output's extension).")
 @click.option("--data", type=DATA_PATH, help="CSV, Parquet, JSON lines or .npy rows to check on.")
 @tolerances
 @click.option("--precision", type=click.Choice(["auto", "float", "double"]),
