@@ -97,7 +97,8 @@ def test_the_docker_context_installs_and_its_command_serves_the_model(tmp_path):
     model.chmod(0o600)  # a user's private file: the image's user must still read its copy
     context = tmp_path / "context"
     done = subprocess.run([sys.executable, "-m", "modelpack", "serve", str(model), "--dockerfile", str(context),
-                           "--workers", "2", "--cors-origin", "https://app.example"], capture_output=True, text=True)
+                           "--workers", "2", "--cors-origin", "https://app.example", "--max-queue", "7",
+                           "--inline-ms", "0.5", "--body-timeout", "12"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"docker build -t churn-api {context}" in done.stdout
     assert {p.name for p in context.iterdir()} == {"Dockerfile", ".dockerignore", "churn.onnx", "constraints.txt",
@@ -117,6 +118,7 @@ def test_the_docker_context_installs_and_its_command_serves_the_model(tmp_path):
     command = json.loads(next(line for line in lines if line.startswith("CMD")).removeprefix("CMD "))
     assert command[:3] == ["modelpack", "serve", "/models/churn.onnx"]
     assert command[command.index("--workers") + 1] == "2" and "https://app.example" in command
+    assert [command[command.index(o) + 1] for o in ("--max-queue", "--inline-ms", "--body-timeout")] == ["7", "0.5", "12"]
     local = [str(context / "churn.onnx") if a == "/models/churn.onnx" else a for a in command[2:]]
     for option in ("--host", "--port"):  # here: 127.0.0.1 and a free port
         at = local.index(option)

@@ -75,7 +75,10 @@ def dockerfile(config: Any, models: list[str], wheel: str, extras: list[str], li
     tag = Path(name).stem.lower().replace("_", "-") + "-api"
     command = ["modelpack", "serve", f"/models/{name}", "--host", "0.0.0.0", "--port", str(PORT),
                "--workers", str(config.workers), "--threads", str(config.threads),
-               "--max-rows", str(config.max_rows), "--max-body", str(config.max_body)]
+               "--max-rows", str(config.max_rows), "--max-body", str(config.max_body),
+               "--max-queue", str(config.max_queue), "--inline-ms", f"{config.inline_budget * 1000:g}",
+               "--header-timeout", f"{config.header_timeout:g}", "--body-timeout", f"{config.body_timeout:g}",
+               "--idle-timeout", f"{config.idle_timeout:g}"]
     return f"""# Serves {name} with modelpack {__version__}, as `modelpack serve` does where this was written.
 #   docker build -t {tag} . && docker run -p {PORT}:{PORT} {tag}
 FROM python:3.11-slim
