@@ -128,7 +128,8 @@ def small_numeric_csv(path: str | Path, schema: InputSchema | None) -> Any:
     if schema.kind == "array" and header != schema.names:
         return None  # conform's own rules pick or refuse the columns of an array model
     if _PLAIN_NUMBER is None:
-        _PLAIN_NUMBER = re.compile(r"[+-]?(\d*)\.?(\d*)(?:[eE]([+-]?\d{1,4}))?")
+        # Unambiguous and possessive: a long run of digits with a bad end fails in linear time.
+        _PLAIN_NUMBER = re.compile(r"[+-]?(?:(\d++)(?:\.(\d*+))?|\.(\d++))(?:[eE]([+-]?\d{1,4}+))?")
     exact = _pandas_rounds_correctly()
     width = len(header)
     picks = [header.index(n) for n in schema.names]
@@ -139,12 +140,13 @@ def small_numeric_csv(path: str | Path, schema: InputSchema | None) -> Any:
         for out, i in zip(columns, picks):
             cell = row[i]
             m = _PLAIN_NUMBER.fullmatch(cell)
-            if m is None or not (m.group(1) or m.group(2)):
+            if m is None:
                 return None
             if not exact:
-                digits = (m.group(1) + m.group(2)).lstrip("0")
+                whole, fraction = m.group(1) or "", m.group(2) or m.group(3) or ""
+                digits = (whole + fraction).lstrip("0")
                 trimmed = digits.rstrip("0")
-                exponent = int(m.group(3) or 0) - len(m.group(2)) + (len(digits) - len(trimmed))
+                exponent = int(m.group(4) or 0) - len(fraction) + (len(digits) - len(trimmed))
                 if len(trimmed) > 15 or (trimmed and abs(exponent) > 22):
                     return None
             out.append(float(cell))

@@ -152,3 +152,17 @@ def test_predict_on_a_small_numeric_csv_imports_no_pandas(tmp_path):
     assert out.stderr.strip().splitlines()[-1] == "False False", out.stderr
     expected = modelpack.load(tmp_path / "m.onnx").predict(X[:2])
     assert out.stdout == "prediction\n" + "".join(f"{v}\n" for v in expected)
+
+
+def test_a_long_run_of_digits_is_declined_in_bounded_time(tmp_path):
+    """Untrusted input is bounded in time: a 120k-digit cell that ends badly must not make the number
+    pattern backtrack quadratically (minutes, with the first pattern written; milliseconds now)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "long.csv"
+    path.write_text("x0\n" + "1" * 120_000 + "x\n")
+    code = ("import sys; from modelpack.data import small_numeric_csv; from modelpack.metadata import Feature, InputSchema;"
+            "print(small_numeric_csv(sys.argv[1], InputSchema(features=(Feature('x0', 'float64'),), kind='array')))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "None", done.stderr
