@@ -3,7 +3,8 @@
     python benchmarks/bench_info.py
 
 For one file of each format from tests/data/foreign (a pickle and a joblib file from
-scikit-learn 1.2, a skops file, an ONNX graph, a PMML document) three commands run in new
+scikit-learn 1.2, a skops file, an ONNX graph, a PMML document), and a 13 MB PMML forest written by
+sklearn2pmml when it is installed, three commands run in new
 interpreters, interleaved round by round: ``modelpack info FILE --json``; the raw library's
 own reader of the same file (``pickletools.dis`` for pickles, which like info runs nothing;
 ``onnx.load``; ``xml.etree`` parsing the PMML; skops' ``get_untrusted_types``); and the
@@ -47,9 +48,38 @@ def run(code: str) -> tuple[float, str]:
     return elapsed, done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
 
 
+def big_pmml(folder: Path) -> Path | None:
+    """bench_pmml's forest (100 trees, depth 12) as sklearn2pmml writes it: 13 MB, when sklearn2pmml is here."""
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn2pmml") is None:
+        return None
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    import modelpack
+
+    X, y = make_classification(20_000, 20, random_state=0)
+    path = folder / "forest.pmml"
+    modelpack.save(RandomForestClassifier(100, max_depth=12, random_state=0).fit(X, y), path, sample=X[:100])
+    return path
+
+
 def main(rounds: int = 7) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = dict(FILES)
+        big = big_pmml(Path(tmp))
+        if big is not None:
+            files["pmml (sklearn2pmml forest)"] = big
+            RAW["pmml (sklearn2pmml forest)"] = RAW["pmml"]
+        measure(files, rounds)
+
+
+def measure(files: dict[str, Path], rounds: int) -> None:
     rows, results = [], {}
-    for name, path in FILES.items():
+    for name, path in files.items():
         p = str(path)
         timings: dict[str, list[float]] = {"info": [], "raw": [], "floor": []}
         imported = {}
