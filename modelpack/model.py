@@ -81,7 +81,10 @@ class Model:
         raises about it becomes an :class:`InvalidInputError` saying so in one line."""
         schema = self.metadata.input_schema
         try:
-            if self.takes_columns and schema is not None and schema.kind == "dataframe" and (
+            if type(X) is np.ndarray and schema is not None and schema.kind == "array" and X.ndim == 2 \
+                    and X.shape[1] == schema.n_features:
+                pass  # already what conform would return: rows of the model's width
+            elif self.takes_columns and schema is not None and schema.kind == "dataframe" and (
                     (columns := X if isinstance(X, dict) else frame_columns(X, schema)) is not None):
                 # What serve sends, and DataFrames of numpy-held columns: typed in numpy, without pandas'
                 # per-column cost (most of a one-row prediction's), by the same rules as conform's.

@@ -207,8 +207,10 @@ class OnnxModel(Model):
 
     def _run_feeds(self, name: str, feeds: dict[str, np.ndarray]) -> Any:
         """One run, or one per fixed-size batch (the last padded, its padding dropped)."""
+        if self._batch is None:
+            return self._session.run([name], feeds)[0]
         n = len(next(iter(feeds.values())))
-        if self._batch is None or n == self._batch:
+        if n == self._batch:
             return self._session.run([name], feeds)[0]
         parts = []
         for start in range(0, n, self._batch):
