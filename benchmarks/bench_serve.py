@@ -78,22 +78,33 @@ def rss_mib(pid: int) -> float:
     return sum(int(x) for x in out.split()) / 1024
 
 
-def wrk(url: str, body: dict, seconds: int, script_dir: Path) -> dict:
+def post_script(body: dict, script_dir: Path) -> Path:
+    """A wrk Lua script that POSTs ``body`` as JSON."""
     lua = script_dir / "post.lua"
     lua.write_text(textwrap.dedent(f"""
         wrk.method = "POST"
         wrk.body = {json.dumps(json.dumps(body))}
         wrk.headers["Content-Type"] = "application/json"
     """))
-    out = subprocess.run(["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", "-s", str(lua), url],
-                         capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
+    return lua
+
+
+def wrk_report(out: str) -> dict:
+    """Requests/s, p50 and p99 latency (ms), non-2xx answers and socket errors from ``wrk --latency``'s output."""
+    found: dict = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out)
+        found[f"p{pct}_ms"] = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale, "non_2xx": int(errors.group(1)) if errors else 0,
-            "socket_errors": socket_errors.group(1) if socket_errors else "none", "raw": out}
+    return found | {"non_2xx": int(errors.group(1)) if errors else 0,
+                    "socket_errors": socket_errors.group(1) if socket_errors else "none", "raw": out}
+
+
+def wrk(url: str, body: dict, seconds: int, script_dir: Path) -> dict:
+    out = subprocess.run(["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", "-s", str(post_script(body, script_dir)), url],
+                         capture_output=True, text=True, check=True).stdout
+    return wrk_report(out)
 
 
 def served_model() -> tuple[pd.DataFrame, object, dict]:

@@ -15,18 +15,15 @@ Then, for each server, ``/health`` is timed by a second wrk (one connection) whi
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _bench import print_table, save_results  # noqa: E402
-from bench_serve import free_port, served_model, wait_up, wrk  # noqa: E402
+from bench_serve import free_port, post_script, served_model, wait_up, wrk, wrk_report  # noqa: E402
 
 import modelpack  # noqa: E402
 
@@ -60,33 +57,16 @@ app = Starlette(routes=[Route("/predict", predict, methods=["POST"]), Route("/he
 '''
 
 
-def wrk_health(url: str, seconds: int) -> dict:
-    out = subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", url],
-                         capture_output=True, text=True, check=True).stdout
-    found = {}
-    for pct in ("50", "99"):
-        m = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out)
-        found[f"p{pct}_ms"] = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
-    found["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return found
-
-
 def saturated(url: str, body: dict, seconds: int, folder: Path) -> tuple[dict, dict]:
     """/health timed by one connection while 32 connections keep /predict busy."""
-    lua = folder / "post32.lua"
-    lua.write_text(textwrap.dedent(f"""
-        wrk.method = "POST"
-        wrk.body = {json.dumps(json.dumps(body))}
-        wrk.headers["Content-Type"] = "application/json"
-    """))
-    load = subprocess.Popen(["wrk", "-t1", "-c32", f"-d{seconds + 2}s", "--latency", "-s", str(lua), f"{url}/predict"],
-                            stdout=subprocess.PIPE, text=True)
+    load = subprocess.Popen(["wrk", "-t1", "-c32", f"-d{seconds + 2}s", "--latency", "-s", str(post_script(body, folder)),
+                             f"{url}/predict"], stdout=subprocess.PIPE, text=True)
     time.sleep(1)
-    health = wrk_health(f"{url}/health", seconds)
-    out = load.communicate()[0]
-    predict = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    predict["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
+    health = wrk_report(subprocess.run(["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", f"{url}/health"],
+                                       capture_output=True, text=True, check=True).stdout)
+    predict = wrk_report(load.communicate()[0])
+    for report in (health, predict):
+        report.pop("raw")
     return health, predict
 
 
