@@ -58,13 +58,13 @@ def csv_text(columns: dict[str, np.ndarray], header: bool) -> str:
     """
     names = [str(n) for n in columns]
     head = ",".join(names) + "\n" if header else ""
-    rows = len(next(iter(columns.values()), ()))
-    if rows <= SMALL_OUTPUT and all(map(_plain, names)):  # a few rows: Python formats them, no Arrow to import
+    plain_names = all(map(_plain, names))
+    if plain_names and n_rows(columns) <= SMALL_OUTPUT:  # a few rows: Python formats them, no Arrow to import
         cells = [_python_text(values) for values in columns.values()]
         if cells and all(c is not None for c in cells):
             return head + "".join(",".join(row) + "\n" for row in zip(*cells))  # type: ignore[arg-type]
-    texts = [_bulk_text(values) for values in columns.values()]
-    if not texts or any(t is None for t in texts) or not all(map(_plain, names)):
+    texts = [_bulk_text(values) for values in columns.values()] if plain_names else []
+    if not texts or any(t is None for t in texts):
         import pandas as pd
 
         return pd.DataFrame(columns).to_csv(index=False, header=header, lineterminator="\n")
@@ -86,7 +86,7 @@ def _python_text(values: np.ndarray) -> list[str] | None:
         return [str(v) for v in values.tolist()]
     if values.dtype.kind == "b":
         return ["True" if v else "False" for v in values.tolist()]
-    if values.dtype == object and all(type(v) is str and v and not any(c in v for c in ',"\r\n') for v in values):
+    if values.dtype == object and all(type(v) is str and _plain(v) for v in values):
         return list(values)
     return None
 
@@ -111,8 +111,9 @@ def _bulk_text(values: np.ndarray) -> Any:
     return None
 
 
-def _plain(name: str) -> bool:
-    return bool(name) and not any(c in name for c in ',"\r\n')
+def _plain(text: str) -> bool:
+    """Text the csv module writes as it is: not empty, and without separator, quote or line break."""
+    return bool(text) and not any(c in text for c in ',"\r\n')
 
 
 class _Sink:

@@ -80,7 +80,8 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
 #: A CSV this small is read without pandas when its cells are plain numbers (see small_numeric_csv):
 #: importing pandas costs more than scoring it.
 SMALL_CSV = 1 << 20
-_PLAIN_NUMBER = None
+#: A plain decimal number. Unambiguous and possessive: a long run of digits with a bad end fails in linear time.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:(\d++)(?:\.(\d*+))?|\.(\d++))(?:[eE]([+-]?\d{1,4}+))?")
 
 
 @functools.cache
@@ -109,7 +110,6 @@ def small_numeric_csv(path: str | Path, schema: InputSchema | None) -> Any:
     """
     import csv
 
-    global _PLAIN_NUMBER
     path = Path(path)
     if schema is None or schema.kind == "tensor" or not schema.all_numeric or path.suffix.lower() != ".csv":
         return None
@@ -127,9 +127,6 @@ def small_numeric_csv(path: str | Path, schema: InputSchema | None) -> Any:
         return None
     if schema.kind == "array" and header != schema.names:
         return None  # conform's own rules pick or refuse the columns of an array model
-    if _PLAIN_NUMBER is None:
-        # Unambiguous and possessive: a long run of digits with a bad end fails in linear time.
-        _PLAIN_NUMBER = re.compile(r"[+-]?(?:(\d++)(?:\.(\d*+))?|\.(\d++))(?:[eE]([+-]?\d{1,4}+))?")
     exact = _pandas_rounds_correctly()
     width = len(header)
     picks = [header.index(n) for n in schema.names]

@@ -62,6 +62,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     import anyio
     import numpy as np
 
+    from ..data import n_rows
     from ..images import preprocess_of
     from ._openapi import openapi
     from ._page import form_page, image_page
@@ -166,7 +167,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     cost = ScoringCost()
 
     def timed(fn: Any, columns: dict[str, Any], proba: bool, clock: Any = time.perf_counter) -> dict[str, Any]:
-        rows = len(next(iter(columns.values()), ()))
+        rows = n_rows(columns)
         start = clock()
         try:
             return fn(columns, proba)
@@ -177,7 +178,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         """On the event loop if this model scores these rows within the inline budget: handing a request
         to a thread and back costs more than onnxruntime's scoring of one row (~20 µs against hundreds
         for the hop and the GIL's hand-over). Anything slower, or not yet measured, goes to the pool."""
-        if cost.estimate(len(next(iter(columns.values()), ()))) <= config.inline_budget:
+        if cost.estimate(n_rows(columns)) <= config.inline_budget:
             return timed(answer, columns, proba)
         # In the thread, that thread's CPU time: waiting there for the GIL is not the model's cost.
         return await off_the_loop(timed, answer, columns, proba, time.thread_time)
