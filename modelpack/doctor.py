@@ -58,4 +58,16 @@ def diagnose() -> dict[str, Any]:
         "libraries": {name: _version(name) for name in LIBRARIES},
         "java": java,
         "jars": {pkg: _jar_versions(pkg, prefixes) for pkg, prefixes in _JARS.items()},
+        "pmml_cache": _pmml_cache(),
     }
+
+
+def _pmml_cache() -> dict[str, Any]:
+    """Where loaded PMML documents are kept between processes, and how much is kept."""
+    from .formats.pmml._cache import folder
+
+    where = folder()
+    if where is None:
+        return {"folder": None, "note": "off (MODELPACK_NO_CACHE)"}
+    entries = list(where.glob("[!.]*.ser")) if where.is_dir() else []
+    return {"folder": str(where), "entries": len(entries), "bytes": sum(e.stat().st_size for e in entries)}

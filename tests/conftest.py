@@ -104,6 +104,16 @@ def save_or_refused(model_name: str, format_name: str, path: Any, **kwargs: Any)
     return True
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The suite's PMML cache (and its CLI subprocesses') in a folder of its own, not the user's."""
+    folder = tmp_path_factory.mktemp("modelpack-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELPACK_CACHE_DIR", str(folder))
+        patch.delenv("MODELPACK_NO_CACHE", raising=False)
+        yield folder
+
+
 @pytest.fixture(params=MODEL_NAMES)
 def trained(request: pytest.FixtureRequest) -> Trained:
     return models()[request.param]

@@ -41,4 +41,8 @@ def command(as_json: bool, classpath: bool) -> None:
         rows.append(["libjvm", java["libjvm"]])
     for pkg, jars in report["jars"].items():
         rows += [[f"{pkg} jar {jar}", v] for jar, v in sorted(jars.items())]
+    cache = report["pmml_cache"]
+    rows.append(["PMML cache", cache["note"] if cache["folder"] is None else
+                 f"{cache['folder']} ({cache['entries']} document{'' if cache['entries'] == 1 else 's'}, "
+                 f"{cache['bytes'] / 2**20:.1f} MiB)"])
     table("modelpack doctor", 2, rows)

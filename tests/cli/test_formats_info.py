@@ -73,3 +73,17 @@ def test_doctor_reports_java_and_jar_versions():
     assert report["jars"]["jpmml_evaluator"]["pmml-evaluator"]
     assert report["jars"]["sklearn2pmml"]["pmml-sklearn"]
     assert report["libraries"]["scikit-learn"] and report["formats"]["onnx"]["usable"]
+
+
+def test_doctor_shows_where_the_pmml_cache_is_and_its_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELPACK_CACHE_DIR", str(tmp_path))
+    (tmp_path / "pmml").mkdir()
+    (tmp_path / "pmml" / "a.ser").write_bytes(b"x" * 3000)
+    (tmp_path / "pmml" / ".a.ser.1-ab.part.ser").write_bytes(b"x" * 10)  # being written: not counted
+    report = json.loads(run("doctor", "--json").output)
+    assert report["pmml_cache"] == {"folder": str(tmp_path / "pmml"), "entries": 1, "bytes": 3000}
+    text = "".join(c for c in run("doctor").output if c.isalnum())  # however the table wraps the cell
+    assert "PMMLcache" in text and "pmml1document00MiB" in text
+    monkeypatch.setenv("MODELPACK_NO_CACHE", "1")
+    assert json.loads(run("doctor", "--json").output)["pmml_cache"]["folder"] is None
+    assert "offMODELPACKNOCACHE" in "".join(c for c in run("doctor").output if c.isalnum())

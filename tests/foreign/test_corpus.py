@@ -98,6 +98,21 @@ def test_pmml_scores_like_jpmml(entry):
         proba = model.predict_proba(rows)
         for i, label in enumerate(model.classes_):
             np.testing.assert_allclose(proba[:, i], raw[_key(label, per_class)].to_numpy(dtype=float), rtol=1e-12)
+    _scores_the_same_from_the_cache(path, model, rows)
+
+
+def _scores_the_same_from_the_cache(path: Path, model: Any, rows: Any) -> None:
+    """The object JPMML built from this document, kept and read back through the cache's filter,
+    gives the answers the XML gave."""
+    from modelpack.formats.pmml import _cache
+
+    entry = _cache.entry_for(path.read_bytes())
+    assert entry is not None and entry.exists(), "the first load kept nothing"
+    assert _cache.read(entry) is not None, "the filter refused what JPMML built from this document"
+    kept = load({"file": str(path.relative_to(CORPUS))})
+    for method in ("predict", "predict_proba", "transform"):
+        if hasattr(model, method):
+            np.testing.assert_array_equal(getattr(kept, method)(rows), getattr(model, method)(rows))
 
 
 def _key(label: Any, per_class: dict[str, str]) -> str | None:

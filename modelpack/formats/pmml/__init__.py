@@ -48,10 +48,11 @@ class PmmlFormat(Format):
 
         options.pop("trust", None)  # PMML is data, not code: nothing to trust
         self.reject_options(options)
-        document = describe_document(path)  # the whole file, refusing DTDs, before JPMML parses it
+        data = path.read_bytes()  # read once: JPMML gets the bytes the refusing parser checked
+        document = describe_document(path, data)  # the whole document, refusing DTDs, before JPMML parses it
         check_namespace(path, document)
         recorded = Metadata.from_dict(json.loads(document.extension)) if document.extension else metadata
-        return PmmlModel(make_evaluator(path, transpile=transpile), recorded, path, document)
+        return PmmlModel(make_evaluator(path, data, transpile=transpile), recorded, path, document)
 
     def describe(self, path: Path) -> dict[str, Any]:
         return describe_document(path).to_dict()

@@ -140,14 +140,18 @@ class PmmlDescription:
         return known.to_dict() if known is not None else {"name": name}
 
 
-def describe_document(path: Path) -> PmmlDescription:
-    """Read ``path`` once with the refusing parser (no DTD, no entities) and describe it."""
+def describe_document(path: Path, data: bytes | None = None) -> PmmlDescription:
+    """Read ``path`` (or ``data``, its bytes read already) once with the refusing parser (no DTD,
+    no entities) and describe it."""
     parser = _parser(path.name)
     reader = _Reader(parser)
     reader.listen()
     try:
-        with open(path, "rb") as fh:
-            parser.ParseFile(fh)
+        if data is not None:
+            parser.Parse(data, True)
+        else:
+            with open(path, "rb") as fh:
+                parser.ParseFile(fh)
     except expat.ExpatError as exc:
         raise CorruptFileError(f"{path} is not well-formed XML: {exc}") from exc
     return reader.found

@@ -15,12 +15,29 @@ from ._describe import PmmlDescription
 from ._java import ensure_jvm
 
 
-def make_evaluator(path: Path, transpile: bool = False) -> Any:
-    from jpmml_evaluator import make_evaluator as jpmml_make_evaluator
+def make_evaluator(path: Path, data: bytes, transpile: bool = False) -> Any:
+    """JPMML's evaluator for the document ``data`` (the bytes read from ``path``, the same bytes the
+    refusing parser checked): built from the kept object of an earlier load when there is one
+    (:mod:`._cache`), else from the XML, whose object is then kept."""
+    from jpmml_evaluator import LoadingModelEvaluatorBuilder, ModelEvaluatorBuilder
+    from jpmml_evaluator.jpype import JPypeBackend
+
+    from . import _cache
 
     ensure_jvm()
+    backend = JPypeBackend()
     try:
-        return jpmml_make_evaluator(str(path), backend="jpype", transpile=transpile)
+        if transpile:  # compiled to Java classes in memory: nothing to keep
+            return LoadingModelEvaluatorBuilder(backend).loadBytes(data).transpile().build()
+        entry = _cache.entry_for(data) if _cache.install_filter() else None
+        kept = _cache.read(entry) if entry is not None else None
+        if kept is not None:
+            return ModelEvaluatorBuilder(backend, kept).build()
+        builder = LoadingModelEvaluatorBuilder(backend).loadBytes(data)
+        evaluator = builder.build()
+        if entry is not None:  # only a document JPMML built an evaluator from is kept
+            _cache.write(entry, builder.javaModelEvaluatorBuilder.getPMML())
+        return evaluator
     except Exception as exc:  # JavaError, jpype's java.lang exceptions
         message = _java_message(exc)
         if "UnsupportedElementException" in message or "UnsupportedAttributeException" in message:
