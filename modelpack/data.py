@@ -229,9 +229,14 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
 
 def refuse_missing(given: list[str], schema: InputSchema, source: str) -> None:
     """One line naming the schema's columns ``given`` lacks (and what it has instead), if any."""
-    missing = [n for n in schema.names if n not in given]
+    names = schema.names
+    if given == names:
+        return
+    present = set(given)  # linear in the width, not quadratic: a model may take thousands of columns
+    missing = [n for n in names if n not in present]
     if missing:
-        extra = [c for c in given if c not in schema.names]
+        expected = set(names)
+        extra = [c for c in given if c not in expected]
         hint = f"; unexpected column(s) {', '.join(extra[:8])}" if extra else ""
         raise InvalidInputError(
             f"{source}: missing column(s) {', '.join(missing)}{hint}; the model expects {', '.join(schema.names)}"
@@ -254,7 +259,7 @@ def conform_columns(columns: Any, schema: InputSchema, source: str = "the data")
             else:
                 text = np.array([None if _is_missing(v) else _text(v) for v in values], dtype=object)
             if f.categories:
-                known = set(f.categories)
+                known = f.category_set
                 unknown = [v for v in text if v is not None and v not in known]
                 if unknown:
                     _warn_unknown(f.name, len(unknown), len(text), list(dict.fromkeys(unknown)), source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import math
 import platform
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,11 @@ class Feature:
     dtype: str
     categories: tuple[Any, ...] | None = None
 
+    @functools.cached_property
+    def category_set(self) -> frozenset[Any]:
+        """The categories, for membership tests (built once, not per request)."""
+        return frozenset(self.categories or ())
+
 
 @dataclass(frozen=True)
 class InputSchema:
@@ -49,6 +55,11 @@ class InputSchema:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @functools.cached_property
+    def name_set(self) -> frozenset[str]:
+        """The names, for membership tests (built once)."""
+        return frozenset(f.name for f in self.features)
 
     @property
     def n_features(self) -> int:

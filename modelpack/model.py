@@ -163,8 +163,11 @@ class Model:
 
 def check_columns(given: list[str], expected: list[str]) -> None:
     """Raise InvalidInputError naming the missing and unexpected columns, if any."""
-    missing = [c for c in expected if c not in given]
-    extra = [c for c in given if c not in expected]
+    if given == expected:
+        return
+    given_set, expected_set = set(given), set(expected)  # linear in the width: a model may take thousands
+    missing = [c for c in expected if c not in given_set]
+    extra = [c for c in given if c not in expected_set]
     if missing or extra:
         parts = []
         if missing:

@@ -271,9 +271,9 @@ def create_app(model: Model, config: ServeConfig) -> Any:
 
         return endpoint
 
-    routes = [
-        Route("/", constant(HTMLResponse(page))),
+    routes = [  # matched in order: /predict, which nearly every request asks for, first
         Route("/predict", predict, methods=["GET", "POST"]),
+        Route("/", constant(HTMLResponse(page))),
         Route("/predict/image", predict_image, methods=["POST"]),
         Route("/health", constant(JSONResponse(health))),
         Route("/metadata", constant(JSONResponse(meta))),

@@ -30,6 +30,28 @@ def _printable(text: str | None) -> Any:
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+_EXACT_INT = 1 << 53  # integers a float64 holds exactly
+
+
+def _json_value(feature: Feature, value: Any, row: int) -> Any:
+    """A JSON value for ``feature``: what :func:`_value` returns, deciding the common cases (text for
+    a text column, a finite float or an in-range integer for a number column) by exact type alone."""
+    kind, cls = feature.dtype, type(value)
+    if kind == STRING:
+        if cls is str:
+            return value
+    elif cls is float:
+        if kind == "float64" and value - value == 0.0:  # finite: inf - inf and nan - nan are nan
+            return value
+    elif cls is int:
+        if kind == "int64" and _INT64[0] <= value <= _INT64[1]:
+            return value
+        if kind == "float64" and -_EXACT_INT <= value <= _EXACT_INT:
+            return float(value)
+    elif cls is bool and kind == "bool":
+        return value
+    return _value(feature, value, row, from_text=False)
 
 
 def _value(feature: Feature, value: Any, row: int, from_text: bool) -> Any:
@@ -56,12 +78,21 @@ def _value(feature: Feature, value: Any, row: int, from_text: bool) -> Any:
             raise RequestError(422, f"{where}: expected a {'whole ' if kind == 'int64' else ''}number, got {value!r}", feature.name) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(422, f"{where}: expected a number, got {type(value).__name__}", feature.name)
+    if isinstance(value, int):  # JSON's integers have no bound: compared as integers, never through a float
+        if kind == "int64":
+            if not _INT64[0] <= value <= _INT64[1]:
+                raise RequestError(422, f"{where}: {_short(value)} is out of the 64-bit integer range", feature.name)
+            return int(value)
+        if abs(value) > (_FLOAT32_MAX if kind == "float32" else _FLOAT64_MAX):
+            raise RequestError(422, f"{where}: {_short(value)} is out of the {kind} range this model computes in",
+                               feature.name)
+        return float(value)
     if not math.isfinite(value):
         raise RequestError(422, f"{where}: {value} is not a finite number (send null for a missing value)", feature.name)
     if kind == "int64":
         if not _INT64[0] <= value <= _INT64[1]:
             raise RequestError(422, f"{where}: {value} is out of the 64-bit integer range", feature.name)
-        if float(value) != int(value):
+        if not value.is_integer():
             raise RequestError(422, f"{where}: expected a whole number, got {value}", feature.name)
         return int(value)
     if kind == "float32" and abs(value) > _FLOAT32_MAX:
@@ -69,8 +100,18 @@ def _value(feature: Feature, value: Any, row: int, from_text: bool) -> Any:
     return float(value)
 
 
-def _check_fields(given: set[str], schema: InputSchema, row: int) -> None:
-    names = set(schema.names)
+def _short(number: int) -> str:
+    """A huge integer as a message can hold it: its sign, first digits and length."""
+    text = str(number)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
+
+
+def _check_fields(given: Any, schema: InputSchema, row: int) -> None:
+    """``given`` (a set, or a record's keys) must be the schema's names, no more, no less."""
+    names = schema.name_set
+    if given == names:
+        return
+    given = set(given)
     missing = sorted(names - given, key=schema.names.index)
     extra = sorted((k for k in given - names if isinstance(k, str)), key=str)
     if missing:
@@ -112,9 +153,9 @@ def columns_from_json(payload: Any, schema: InputSchema, max_rows: int) -> dict[
     for i, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise RequestError(422, f"row {i}: expected an object of field: value")
-        _check_fields(set(record), schema, i)
+        _check_fields(record.keys(), schema, i)
         for feature in schema.features:
-            columns[feature.name].append(_value(feature, record[feature.name], i, from_text=False))
+            columns[feature.name].append(_json_value(feature, record[feature.name], i))
     return {f.name: _column(f, columns[f.name]) for f in schema.features}
 
 
@@ -135,8 +176,12 @@ def missing_mask(values: np.ndarray) -> np.ndarray:
 
 
 def rows_with_missing(columns: Mapping[str, np.ndarray]) -> np.ndarray:
-    if not any(None in values.tolist() if values.dtype == object else values.dtype.kind == "f" and np.isnan(values).any()
-               for values in columns.values()):  # the common case, cheaply
+    for values in columns.values():  # first, whether any value is missing at all: the common case is no
+        kind = values.dtype.kind
+        if (kind == "O" and None in values.tolist()) or (kind == "f" and (
+                any(v != v for v in values.tolist()) if len(values) <= 16 else np.isnan(values).any())):
+            break
+    else:
         return np.zeros(len(next(iter(columns.values()), ())), dtype=bool)
     masks = [missing_mask(values) for values in columns.values()]
     return np.logical_or.reduce(masks) if masks else np.zeros(0, dtype=bool)
