@@ -147,3 +147,26 @@ def test_where_the_cache_lives(monkeypatch, tmp_path):
     for off, expected in (("1", None), ("yes", None), ("0", tmp_path / "mine" / "pmml"), ("", tmp_path / "mine" / "pmml")):
         monkeypatch.setenv("MODELPACK_NO_CACHE", off)
         assert _cache.folder() == expected
+
+
+def test_without_the_filter_nothing_is_kept_and_the_xml_is_read(tmp_path):
+    """Another filter factory installed first in the JVM: the cache cannot filter its reads, so it is off."""
+    path, _ = _saved(tmp_path)
+    script = textwrap.dedent(f"""
+        import jpype, numpy as np, modelpack
+        from modelpack.formats.pmml._java import ensure_jvm
+        ensure_jvm()
+
+        @jpype.JImplements("java.util.function.BinaryOperator")
+        class Theirs:
+            @jpype.JOverride
+            def apply(self, current, requested):
+                return requested
+
+        jpype.JClass("java.io.ObjectInputFilter$Config").setSerialFilterFactory(Theirs())
+        print(list(modelpack.load({str(path)!r}).predict(np.eye(4))))
+    """)
+    env = {**os.environ, "MODELPACK_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(list(models()["forest_strings"].model.predict(np.eye(4))))
+    assert not (tmp_path / "cache" / "pmml").exists() or not list((tmp_path / "cache" / "pmml").iterdir())

@@ -56,7 +56,8 @@ ALLOWED = ";".join([
 ])
 
 _state = threading.local()  # .filtering: this thread is reading a cache entry
-_factory: list[Any] = []  # the filter factory installed in this JVM (kept alive), once
+_factory: list[Any] = []  # the filter factory installed in this JVM (kept alive), or None if it could not be
+_install_lock = threading.Lock()
 
 
 def folder() -> Path | None:
@@ -77,8 +78,13 @@ def install_filter() -> bool:
     while the calling thread reads an entry, and otherwise what the JDK would have used: other Java
     code in the JVM sees no change. Called once the JVM has started; False when it cannot be set
     (another factory is installed), and then the cache is not used in this process."""
-    if _factory:
+    with _install_lock:
+        if not _factory:
+            _factory.append(_new_factory())
         return _factory[0] is not None
+
+
+def _new_factory() -> Any:
     import jpype
 
     config = jpype.JClass("java.io.ObjectInputFilter$Config")
@@ -95,10 +101,8 @@ def install_filter() -> bool:
         config.setSerialFilterFactory(factory)
     except Exception as exc:  # IllegalStateException: a factory is set already
         log.debug("PMML cache off in this process: %s", exc)
-        _factory.append(None)
-        return False
-    _factory.append(factory)
-    return True
+        return None
+    return factory
 
 
 def entry_for(data: bytes) -> Path | None:
