@@ -234,8 +234,17 @@ def _typed_both_ways(frame, schema):
     return slow, fast
 
 
+@pytest.fixture(params=["pandas' column accessor", "Series"])
+def column_access(request, monkeypatch):
+    """frame_columns reads a column's values with pandas' ``_get_column_array`` where pandas has it,
+    else through a Series: every test of it runs both ways."""
+    if request.param == "Series":
+        monkeypatch.delattr(pd.DataFrame, "_get_column_array")
+    return request.param
+
+
 @pytest.mark.parametrize("case", ["plain", "missing", "pandas-text", "numbers-as-codes", "integers", "extra"])
-def test_a_dataframe_is_typed_alike_by_pandas_and_by_numpy(case):
+def test_a_dataframe_is_typed_alike_by_pandas_and_by_numpy(case, column_access):
     """Model.run types a DataFrame of numpy-held columns with conform_columns (no pandas per column);
     conform is the reference. Same values, same dtypes, same warnings, for each kind of column."""
     from modelpack.metadata import Feature, InputSchema
@@ -265,7 +274,7 @@ def test_a_dataframe_is_typed_alike_by_pandas_and_by_numpy(case):
 
 
 @pytest.mark.parametrize("value,shown", [(2.5, "2.5"), (1e300, "1e+300"), (-9.3e18, "-9.3e+18")])
-def test_a_fraction_or_an_overflow_for_an_integer_is_refused_alike_by_both(value, shown):
+def test_a_fraction_or_an_overflow_for_an_integer_is_refused_alike_by_both(value, shown, column_access):
     """7.5 is not truncated and 1e300 does not wrap to a negative 64-bit integer: both are refused."""
     from modelpack.data import conform, conform_columns, frame_columns
     from modelpack.metadata import Feature, InputSchema
@@ -281,12 +290,18 @@ def test_a_fraction_or_an_overflow_for_an_integer_is_refused_alike_by_both(value
     assert messages[0] == messages[1] and shown in messages[0], messages
 
 
-def test_columns_numpy_cannot_hold_go_the_pandas_way():
+def test_columns_numpy_cannot_hold_go_the_pandas_way(column_access):
     from modelpack.data import frame_columns
     from modelpack.metadata import Feature, InputSchema
 
     schema = InputSchema(features=(Feature("n", "int64"), Feature("c", "string")), kind="dataframe")
     assert frame_columns(pd.DataFrame({"n": pd.array([1, None], dtype="Int64"), "c": ["a", "b"]}), schema) is None
     assert frame_columns(pd.DataFrame({"n": [1, 2], "c": pd.Categorical(["a", "b"])}), schema) is None
+    assert frame_columns(pd.DataFrame({"n": [1, 2], "c": pd.to_datetime(["2020-01-01", "2021-01-01"])}), schema) is None
     assert frame_columns(pd.DataFrame({"n": [1, 2]}), schema) is None  # conform names what is missing
-    assert frame_columns(pd.DataFrame({"n": [1, 2], "c": ["a", "b"]}), schema) is not None
+    repeated = pd.DataFrame([[1, "a", "x"]], columns=["n", "c", "c"])
+    assert frame_columns(repeated, schema) is None  # which "c"? conform says
+    extra_repeated = pd.DataFrame([[1, "a", 0, 0]], columns=["n", "c", "id", "id"])
+    assert frame_columns(extra_repeated, schema)["n"].tolist() == [1]  # a repeated column the model does not take
+    columns = frame_columns(pd.DataFrame({"n": [1, 2], "c": ["a", "b"], "x": [0.5, 1.5]}), schema)
+    assert columns["n"].dtype == np.int64 and columns["n"].tolist() == [1, 2] and columns["c"].tolist() == ["a", "b"]
