@@ -86,6 +86,16 @@ def test_an_unreadable_entry_is_replaced_by_reading_the_xml(tmp_path):
         assert entry.read_bytes() == good  # rewritten from the XML
 
 
+def test_an_entry_java_cannot_open_is_no_error(tmp_path):
+    path, X = _saved(tmp_path)
+    entry = _entry(path)
+    entry.unlink()
+    entry.mkdir()  # stat succeeds, Java's FileInputStream fails (as for an entry removed in between)
+    assert _cache.read(entry) is None
+    assert list(modelpack.load(path).predict(X)) == list(models()["forest_strings"].model.predict(X))
+    entry.rmdir()
+
+
 def test_the_filter_refuses_a_class_outside_the_pmml_object_model(tmp_path):
     import jpype
 

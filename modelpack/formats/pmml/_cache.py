@@ -10,7 +10,7 @@ the next load of the same bytes, in any process, builds its evaluator from the e
 What keeps this safe: an entry is only ever read through a deserialization filter that admits the
 PMML object model's classes (``org.dmg.pmml``, ``org.jpmml``), a handful of ``java.lang`` and
 ``java.util`` value classes and the XML DOM nodes an ``Extension`` holds, within bounds on depth,
-references and bytes; nothing else is instantiated. The folder is created private to the user, and
+references and array sizes; nothing else is instantiated. The folder is created private to the user, and
 an entry another user owns is ignored. An entry that cannot be read (truncated, written by other
 jars, refused by the filter) is removed and the document read from its XML, as without a cache.
 
@@ -125,21 +125,27 @@ def read(entry: Path) -> Any | None:
         return None
     import jpype
 
-    serializer = jpype.JClass("org.jpmml.model.JavaSerializer")(jpype.JClass("java.lang.ClassLoader").getSystemClassLoader())
-    stream = jpype.JClass("java.io.BufferedInputStream")(jpype.JClass("java.io.FileInputStream")(str(entry)), 1 << 16)
     try:
-        with _filtered():
-            pmml = serializer.deserialize(stream)
-    except Exception as exc:  # java.io.InvalidClassException (refused, other jars), EOFException, StackOverflowError
-        log.debug("PMML cache entry %s unreadable, removed: %s", entry, exc)
-        with contextlib.suppress(OSError):
-            entry.unlink()
+        serializer = jpype.JClass("org.jpmml.model.JavaSerializer")(jpype.JClass("java.lang.ClassLoader").getSystemClassLoader())
+        stream = jpype.JClass("java.io.BufferedInputStream")(jpype.JClass("java.io.FileInputStream")(str(entry)), 1 << 16)
+        try:
+            with _filtered():
+                pmml = serializer.deserialize(stream)
+        finally:
+            stream.close()
+    except Exception as exc:  # InvalidClassException (refused, other jars), EOFException, StackOverflowError, gone
+        discard(entry, exc)
         return None
-    finally:
-        stream.close()
     with contextlib.suppress(OSError):
         os.utime(entry)  # recently used: evicted last
     return pmml
+
+
+def discard(entry: Path, why: Any) -> None:
+    """Remove an entry that could not be used; the document is read from its XML instead."""
+    log.debug("PMML cache entry %s not used, removed: %s", entry, why)
+    with contextlib.suppress(OSError):
+        entry.unlink()
 
 
 def write(entry: Path, pmml: Any) -> None:

@@ -30,9 +30,11 @@ def make_evaluator(path: Path, data: bytes, transpile: bool = False) -> Any:
         if transpile:  # compiled to Java classes in memory: nothing to keep
             return LoadingModelEvaluatorBuilder(backend).loadBytes(data).transpile().build()
         entry = _cache.entry_for(data) if _cache.install_filter() else None
-        kept = _cache.read(entry) if entry is not None else None
-        if kept is not None:
-            return ModelEvaluatorBuilder(backend, kept).build()
+        if entry is not None and (kept := _cache.read(entry)) is not None:
+            try:
+                return ModelEvaluatorBuilder(backend, kept).build()
+            except Exception as exc:  # never a reason to refuse the document: its XML decides
+                _cache.discard(entry, exc)
         builder = LoadingModelEvaluatorBuilder(backend).loadBytes(data)
         evaluator = builder.build()
         if entry is not None:  # only a document JPMML built an evaluator from is kept
