@@ -157,6 +157,13 @@ def test_where_the_cache_lives(monkeypatch, tmp_path):
     for off, expected in (("1", None), ("yes", None), ("0", tmp_path / "mine" / "pmml"), ("", tmp_path / "mine" / "pmml")):
         monkeypatch.setenv("MODELPACK_NO_CACHE", off)
         assert _cache.folder() == expected
+    monkeypatch.delenv("MODELPACK_NO_CACHE")
+    monkeypatch.delenv("MODELPACK_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _cache.folder() == tmp_path / "home" / ".cache" / "modelpack" / "pmml"
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # no HOME, no passwd entry: "~" stays "~"
+    assert _cache.folder() is None  # off, rather than a folder named "~" wherever the process runs
 
 
 def test_without_the_filter_nothing_is_kept_and_the_xml_is_read(tmp_path):

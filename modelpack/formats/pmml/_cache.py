@@ -67,7 +67,12 @@ def folder() -> Path | None:
     chosen = os.environ.get(CACHE_DIR_ENV)
     if chosen:
         return Path(chosen).expanduser() / "pmml"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):  # no HOME and no passwd entry (some containers): not a folder named "~"
+            return None
+        base = os.path.join(home, ".cache")
     return Path(base) / "modelpack" / "pmml"
 
 
