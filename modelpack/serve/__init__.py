@@ -283,7 +283,20 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     if config.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
                                      allow_methods=["GET", "POST"], allow_headers=["Content-Type"]))
-    return Starlette(routes=routes, middleware=middleware)
+        return Starlette(routes=routes, middleware=middleware)  # every request through the CORS middleware
+    starlette = Starlette(routes=routes)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """POST /predict, nearly every request, straight to its handler; the rest through Starlette.
+        Its routing, middleware and exception wrappers were 10-15 µs of a 115 µs request, and the
+        handler answers every exception itself; what it answers is the same either way (tested)."""
+        if scope["type"] == "http" and scope["path"] == "/predict" and scope["method"] == "POST":
+            response = await predict(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await starlette(scope, receive, send)
+
+    return app
 
 
 class ScoringCost:

@@ -341,9 +341,11 @@ def test_runtime_onnx_without_rows_to_check_on_serves_the_model_itself(tmp_path)
         proc.wait(timeout=20)
 
 
-def test_requests_scored_on_the_loop_and_in_threads_answer_alike(tmp_path):
-    """The inline path (a fast model's small request scored on the event loop) and the thread pool
-    (--inline-ms 0) give the same statuses and bodies: answers, probabilities, refusals, GETs."""
+def test_requests_scored_on_the_loop_in_threads_and_through_starlette_answer_alike(tmp_path):
+    """The inline path (a fast model's small request scored on the event loop), the thread pool
+    (--inline-ms 0), and POST /predict routed by Starlette (as with --cors-origin) rather than handed
+    straight to its handler give the same statuses, bodies and content types: answers,
+    probabilities, refusals, GETs."""
     trained = models()["pipeline_frame"]
     path = tmp_path / "model.onnx"
     modelpack.save(trained.model, path, sample=trained.X)
@@ -353,19 +355,24 @@ def test_requests_scored_on_the_loop_and_in_threads_answer_alike(tmp_path):
                  ("POST", "/predict", {**rows[1], "city": None}), ("POST", "/predict", {**rows[1], "income": None}),
                  ("POST", "/predict", {**rows[2], "age": "old"}), ("POST", "/predict", {**rows[2], "age": 4.5}),
                  ("POST", "/predict?proba=maybe", rows[3]), ("GET", "/predict", {k: str(v) for k, v in rows[4].items()}),
-                 ("POST", "/predict", [rows[5]] * 300)]  # a body over 4 kB: parsed in a thread on both
+                 ("POST", "/predict", [rows[5]] * 300),  # a body over 4 kB: parsed in a thread on both
+                 ("RAW", "/predict", b"{not json"), ("TEXT", "/predict", b"age=1")]
     answers = {}
-    for inline in ("1", "0"):
-        with running(path, "--inline-ms", inline) as url:
+    for name, options in {"inline": ("--inline-ms", "1"), "threads": ("--inline-ms", "0"),
+                          "starlette": ("--cors-origin", "https://app.example")}.items():
+        with running(path, *options) as url:
             got = []
             for method, where, body in requests:
                 r = (httpx.get(f"{url}{where}", params=body) if method == "GET"
-                     else httpx.post(f"{url}{where}", json=body))
-                got.append((r.status_code, r.json()))
-            answers[inline] = got
-    assert answers["1"] == answers["0"]
-    statuses = [status for status, _ in answers["1"]]
-    assert statuses.count(200) == 13 and statuses.count(422) == 3 and statuses.count(400) == 1, statuses
+                     else httpx.post(f"{url}{where}", content=body, headers={"Content-Type": "application/json"})
+                     if method == "RAW" else httpx.post(f"{url}{where}", content=body, headers={"Content-Type": "text/plain"})
+                     if method == "TEXT" else httpx.post(f"{url}{where}", json=body))
+                got.append((r.status_code, r.headers["content-type"], r.json()))
+            answers[name] = got
+    assert answers["inline"] == answers["threads"] == answers["starlette"]
+    statuses = [status for status, _, _ in answers["inline"]]
+    assert statuses.count(200) == 13 and statuses.count(422) == 3 and statuses.count(400) == 2 \
+        and statuses.count(415) == 1, statuses
 
 
 def test_the_scoring_cost_learns_a_fixed_and_a_per_row_part():
