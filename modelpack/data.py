@@ -235,8 +235,7 @@ def refuse_missing(given: list[str], schema: InputSchema, source: str) -> None:
     present = set(given)  # linear in the width, not quadratic: a model may take thousands of columns
     missing = [n for n in names if n not in present]
     if missing:
-        expected = set(names)
-        extra = [c for c in given if c not in expected]
+        extra = [c for c in given if c not in schema.name_set]
         hint = f"; unexpected column(s) {', '.join(extra[:8])}" if extra else ""
         raise InvalidInputError(
             f"{source}: missing column(s) {', '.join(missing)}{hint}; the model expects {', '.join(schema.names)}"

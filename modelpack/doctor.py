@@ -64,10 +64,10 @@ def diagnose() -> dict[str, Any]:
 
 def _pmml_cache() -> dict[str, Any]:
     """Where loaded PMML documents are kept between processes, and how much is kept."""
-    from .formats.pmml._cache import folder
+    from .formats.pmml._cache import folder, kept
 
     where = folder()
     if where is None:
-        return {"folder": None, "note": "off (MODELPACK_NO_CACHE)"}
-    entries = list(where.glob("[!.]*.ser")) if where.is_dir() else []
+        return {"folder": None, "note": "off (MODELPACK_NO_CACHE, or no home folder)"}
+    entries = kept(where)
     return {"folder": str(where), "entries": len(entries), "bytes": sum(e.stat().st_size for e in entries)}

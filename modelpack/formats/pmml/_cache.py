@@ -111,9 +111,10 @@ def _new_factory() -> Any:
 
 
 def entry_for(data: bytes) -> Path | None:
-    """The cache entry for a document's bytes (None: no cache here)."""
+    """The cache entry for a document's bytes, once the JVM has started (None: the cache is off, or
+    no filter could be installed to read it through)."""
     where = folder()
-    if where is None or not _factory or _factory[0] is None:
+    if where is None or not install_filter():
         return None
     digest = hashlib.sha256(FORMAT + _runtime_stamp() + data).hexdigest()
     return where / f"{digest}.ser"
@@ -179,10 +180,15 @@ def write(entry: Path, pmml: Any) -> None:
     _evict(entry.parent, MAX_BYTES)
 
 
+def kept(where: Path) -> list[Path]:
+    """The entries in ``where``, not the temporaries being written beside them."""
+    return list(where.glob("[!.]*.ser")) if where.is_dir() else []
+
+
 def _evict(where: Path, budget: int) -> None:
     """Remove the least recently used entries until the folder holds at most ``budget`` bytes."""
     entries = []
-    for path in where.glob("[!.]*.ser"):  # not a temporary being written
+    for path in kept(where):
         with contextlib.suppress(OSError):
             status = path.stat()
             entries.append((status.st_mtime, status.st_size, path))

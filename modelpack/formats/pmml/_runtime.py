@@ -29,7 +29,7 @@ def make_evaluator(path: Path, data: bytes, transpile: bool = False) -> Any:
     try:
         if transpile:  # compiled to Java classes in memory: nothing to keep
             return LoadingModelEvaluatorBuilder(backend).loadBytes(data).transpile().build()
-        entry = _cache.entry_for(data) if _cache.install_filter() else None
+        entry = _cache.entry_for(data)
         if entry is not None and (kept := _cache.read(entry)) is not None:
             try:
                 return ModelEvaluatorBuilder(backend, kept).build()
