@@ -8,9 +8,8 @@ the scikit-learn version that pickled it).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
-
-import numpy as np
 
 MAX_NODES = 200
 MAX_DEPTH = 12
@@ -62,13 +61,14 @@ def _stubs_in(value: Any, at: str, depth: int = 0) -> list[tuple[str, Any]]:
 
 def _facts(state: dict[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
+    np = sys.modules.get("numpy")  # a state holds numpy values only if reading the file imported numpy
     if isinstance(state.get("_sklearn_version"), str):
         facts["sklearn_version"] = state["_sklearn_version"]
-    if isinstance(state.get("n_features_in_"), (int, np.integer)):
+    if isinstance(state.get("n_features_in_"), (int, np.integer) if np is not None else int):
         facts["n_features_in"] = int(state["n_features_in_"])
     for name, key in (("feature_names_in", "feature_names_in_"), ("classes", "classes_")):
         values = state.get(key)
-        if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "biufUSO":
+        if np is not None and isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "biufUSO":
             facts[name] = [v.item() if isinstance(v, np.generic) else v for v in values[:50].tolist()]
     return facts
 

@@ -12,12 +12,11 @@ import datetime as _dt
 import functools
 import math
 import platform
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from .errors import CorruptFileError, spelled
 
@@ -72,6 +71,8 @@ class InputSchema:
     @classmethod
     def from_data(cls, X: Any) -> InputSchema:
         """Infer the schema of a DataFrame (names, per-column kinds) or of a 2-D array."""
+        import numpy as np
+
         if hasattr(X, "columns") and hasattr(X, "dtypes"):
             features = tuple(
                 Feature(str(name), _kind_of(X[name].dtype), _categories_of(X[name].dtype))
@@ -147,6 +148,8 @@ def encoder_categories(model: Any) -> dict[str, tuple[Any, ...]]:
     browser example), so a model saved without a sample still knows which columns hold strings,
     and so inputs are typed by what the model learned ("501" stays a string).
     """
+    import numpy as np
+
     found: dict[str, tuple[Any, ...]] = {}
     for part in _estimators_in(model):
         for _, transformer, columns in getattr(part, "transformers_", []):
@@ -164,6 +167,8 @@ def encoder_categories(model: Any) -> dict[str, tuple[Any, ...]]:
 
 
 def _learned_strings(categories: Any, names: list[str]) -> dict[str, tuple[Any, ...]]:
+    import numpy as np
+
     if categories is None or len(categories) != len(names):
         return {}
     found = {}
@@ -175,6 +180,8 @@ def _learned_strings(categories: Any, names: list[str]) -> dict[str, tuple[Any, 
 
 
 def _kind_of(dtype: Any) -> str:
+    import numpy as np
+
     kind = getattr(dtype, "kind", "O")
     if kind == "f":
         return "float32" if np.dtype(dtype) == np.float32 else FLOAT
@@ -204,6 +211,8 @@ class Sample:
 
 def rows_to_input(rows: Sequence[Sequence[Any]], schema: InputSchema) -> Any:
     """Turn JSON rows back into what the model was trained on, with the recorded dtypes."""
+    import numpy as np
+
     if schema.kind == "tensor":
         return np.asarray(rows, dtype=numpy_dtype(schema.features[0].dtype)).reshape(len(rows), *(schema.shape or ()))
     columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in schema.features]
@@ -223,6 +232,8 @@ def rows_to_input(rows: Sequence[Sequence[Any]], schema: InputSchema) -> Any:
 
 def numpy_dtype(kind: str) -> Any:
     """The numpy dtype of a schema kind (object for text)."""
+    import numpy as np
+
     return object if kind == STRING else np.dtype(kind)
 
 
@@ -233,6 +244,8 @@ def _scalar(v: Any, kind: str) -> Any:
 
 
 def _column(values: Sequence[Any], kind: str) -> Any:
+    import numpy as np
+
     if kind == STRING:
         return np.array(list(values), dtype=object)
     if kind == INTEGER and any(v is None for v in values):
@@ -316,13 +329,14 @@ class Metadata:
 
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays to JSON types; NaN and infinities become ``None``."""
+    np = sys.modules.get("numpy")  # not imported: no value can be numpy's (info, say, never imports it)
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
+    if np is not None and isinstance(obj, np.ndarray):
         return to_jsonable(obj.tolist())
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
+    if np is not None and isinstance(obj, np.generic):
         return to_jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
@@ -372,6 +386,8 @@ def model_type_of(model: Any) -> str:
 
 def library_versions(model: Any) -> dict[str, str]:
     """Versions of Python, modelpack, numpy, and every library an estimator in the model comes from."""
+    import numpy as np
+
     from . import __version__
 
     versions = {
@@ -405,6 +421,8 @@ SAMPLE_VALUES = 200_000
 
 
 def sample_rows(X: Any, n: int = SAMPLE_ROWS) -> Any:
+    import numpy as np
+
     if hasattr(X, "iloc"):
         return X.iloc[:n]
     arr = np.asarray(X)
@@ -414,6 +432,8 @@ def sample_rows(X: Any, n: int = SAMPLE_ROWS) -> Any:
 
 
 def to_rows(X: Any) -> list[list[Any]]:
+    import numpy as np
+
     if hasattr(X, "iloc"):
         return to_jsonable([list(r) for r in X.itertuples(index=False, name=None)])
     return to_jsonable(np.asarray(X).tolist())
@@ -433,6 +453,8 @@ def as_dense(value: Any) -> Any:
 
 def expected_outputs(model: Any, X: Any) -> dict[str, Any]:
     """What ``model`` returns for ``X`` from each of predict, predict_proba and transform."""
+    import numpy as np
+
     from .errors import InvalidInputError, first_line
 
     outputs: dict[str, Any] = {}

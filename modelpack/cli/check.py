@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..check import check
-from ..convert import check_data
-from ..core import load
 from ._options import DATA_PATH, accept_missing, as_json, tolerances, trust
 from ._output import print_report
 
@@ -29,6 +26,10 @@ def command(a: str, b: str, data: str | None, rtol: float | None, atol: float | 
     Example:
       modelpack check model.joblib model.onnx --data test.csv --json
     """
+    from ..check import check
+    from ..convert import check_data
+    from ..core import load
+
     model_a, model_b = load(a, trust=trust, max_memory=max_memory), load(b, trust=trust, max_memory=max_memory)
     X, origin = check_data(model_a, data)
     report = check(model_a, model_b, X, rtol=rtol, atol=atol, min_agreement=min_agreement, data_source=origin,

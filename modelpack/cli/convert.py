@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..convert import convert
 from ._options import DATA_PATH, FormatChoice, accept_missing, as_json, tolerances, trust
 from ._output import print_report
 
@@ -39,6 +38,8 @@ def command(src: str, dst: str, to: str | None, data: str | None, rtol: float | 
       modelpack convert model.joblib -o model.onnx --precision double --data test.csv
     """
     options = {k: v for k, v in {"precision": precision, "target_opset": target_opset}.items() if v is not None}
+    from ..convert import convert
+
     result = convert(src, dst, to=to, data=data, rtol=rtol, atol=atol, min_agreement=min_agreement,
                      accept_missing=accept_missing,
                      trust=trust, max_memory=max_memory, overwrite=force, check_result=not no_check, **options)

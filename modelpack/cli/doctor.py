@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..doctor import diagnose
 from ._output import print_json, table
 
 
@@ -27,6 +26,8 @@ def command(as_json: bool, classpath: bool) -> None:
 
         click.echo(os.pathsep.join(evaluator_classpath()))
         return
+    from ..doctor import diagnose
+
     report = diagnose()
     if as_json:
         print_json(report)

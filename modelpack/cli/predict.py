@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..batch import predict_file
-from ..core import load_cooperative
 from ._options import trust
 
 
@@ -43,6 +41,9 @@ def command(file: str, data: str, output: str | None, proba: bool, batch_size: i
         return
     if not Path(data).exists():
         raise click.BadParameter(f"{data}: no such file or folder", param_hint="'--data'")
+    from ..batch import predict_file
+    from ..core import load_cooperative
+
     # the reader thread parses the next batch while the model scores this one
     model = load_cooperative(file, trust=trust, max_memory=max_memory)
     if output is None or not sys.stderr.isatty():

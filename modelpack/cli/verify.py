@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..check import verify
-from ..core import load
 from ._options import as_json, trust
 from ._output import print_report
 
@@ -23,6 +21,9 @@ def command(file: str, trust: bool, max_memory: int | None, as_json: bool) -> No
     Example:
       modelpack verify model.onnx
     """
+    from ..check import verify
+    from ..core import load
+
     report = verify(load(file, trust=trust, max_memory=max_memory))
     if report.nothing_recorded and not as_json:  # not a failure: say so in one line and how to prove it
         click.echo(report.notes[0], err=True)

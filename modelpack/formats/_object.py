@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import (
     ModelpackError,
@@ -18,8 +16,10 @@ from ..errors import (
     first_line,
 )
 from ..metadata import InputSchema, Metadata, classes_of, model_type_of, task_of
-from ..model import METHODS, SklearnModel
 from ..registry import Format
+
+if TYPE_CHECKING:  # the model classes import numpy: only a load needs them, not info's listing
+    from ..model import SklearnModel
 
 # Import names whose distribution is named differently on PyPI.
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}
@@ -90,6 +90,8 @@ class ObjectFormat(Format):
         )
 
     def wrap(self, estimator: Any, path: Path, metadata: Metadata | None) -> SklearnModel:
+        from ..model import METHODS, SklearnModel
+
         if not any(callable(getattr(estimator, m, None)) for m in METHODS):
             raise UnsupportedModelError(
                 f"{path} holds {a_or_an(type(estimator).__module__)}.{type(estimator).__qualname__}, "
@@ -136,6 +138,8 @@ def _tree_values_as_fractions(estimator: Any) -> None:
     recorded version, so the caller passes it through its version warning). Loaded as they are, their
     predict_proba (and a forest's) would return counts: 50.0 for a probability of 1. Dividing
     each node's counts by their sum gives exactly what the version that wrote them computed."""
+    import numpy as np
+
     for est in _estimators_below(estimator):
         tree = getattr(est, "tree_", None)
         if tree is None or not hasattr(est, "n_classes_"):
@@ -155,6 +159,8 @@ def _before(version: Any, release: tuple[int, int]) -> bool:
 
 def _estimators_below(root: Any, limit: int = 100_000) -> list[Any]:
     """Every estimator reachable from ``root`` through attributes, lists, tuples and dicts."""
+    import numpy as np
+
     found: list[Any] = []
     seen: set[int] = set()
     stack: list[Any] = [root]

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..metadata import Metadata
-from ..model import SklearnModel
 from ._object import ObjectFormat
 from .pickle import is_pickle
 
 if TYPE_CHECKING:  # the pickle machine is imported when a file is read, not to list the formats
+    from ..model import SklearnModel
     from ..safety import Audit
 
 # joblib's compressor magic numbers (joblib/compressor.py); zlib's second byte is its level flag.

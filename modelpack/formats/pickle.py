@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..metadata import Metadata
-from ..model import SklearnModel
 from ..registry import NotThisFormat
 from ._object import ObjectFormat
 
 if TYPE_CHECKING:  # the pickle machine is imported when a pickle is read, not to list the formats
+    from ..model import SklearnModel
     from ..safety import Audit
 
 # Protocols 0 and 1 have no PROTO opcode: an object's pickle opens with GLOBAL (c) or MARK + INST

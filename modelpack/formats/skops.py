@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     CorruptFileError,
@@ -17,11 +17,13 @@ from ..errors import (
     first_line,
 )
 from ..metadata import Metadata
-from ..model import SklearnModel
 from ..safety import TRUST_HINT, Budget, admitted_outside_modelpack, human, untrusted_globals
 from ..safety._limits import MAX_MEMBER
 from ._object import ObjectFormat, installed_version
 from ._zipped import metadata_member, read_member
+
+if TYPE_CHECKING:
+    from ..model import SklearnModel
 
 MEMBER = "modelpack.json"
 
