@@ -152,9 +152,24 @@ def test_missing_methods_are_absent_not_none(tmp_path):
 
 
 def test_import_modelpack_is_light():
-    code = "import sys, modelpack; heavy = [m for m in ('sklearn','skl2onnx','onnxruntime','sklearn2pmml','jpype','pandas','scipy','skops','joblib') if m in sys.modules]; print(heavy)"
+    code = "import sys, modelpack; heavy = [m for m in ('numpy','sklearn','skl2onnx','onnxruntime','sklearn2pmml','jpype','pandas','scipy','skops','joblib') if m in sys.modules]; print(heavy)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_lazy_public_names_resolve_whatever_was_imported_first():
+    """check and convert name a submodule and a function: importing the submodule (as the CLI does)
+    must not put the module where the function was."""
+    code = ("import modelpack.cli, modelpack.convert, modelpack.check, modelpack\n"
+            "print(callable(modelpack.check), callable(modelpack.convert), modelpack.registry.__name__,\n"
+            "      modelpack.Model.__name__, sorted(set(modelpack.__all__) - set(dir(modelpack))))\n"
+            "from modelpack import check, convert, load\n"
+            "print(check.__module__, convert.__module__, load.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "True True modelpack.registry Model []"
+    assert out[1] == "modelpack.check modelpack.convert modelpack.core"
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        modelpack.no_such_name  # noqa: B018
 
 
 def test_loading_an_onnx_file_imports_no_pickle_machine_and_no_scikit_learn(tmp_path):
