@@ -3,16 +3,17 @@
     python benchmarks/bench_info.py
 
 For one file of each format from tests/data/foreign (a pickle and a joblib file from
-scikit-learn 1.2, a skops file, an ONNX graph, a PMML document), and a 13 MB PMML forest written by
-sklearn2pmml when it is installed, three commands run in new
-interpreters, interleaved round by round: ``modelpack info FILE --json``; the raw library's
+scikit-learn 1.2, a skops file, an ONNX graph, a PMML document), a 13 MB PMML forest written by
+sklearn2pmml when it is installed, and an ONNX network carrying 200 MB of weights, three commands run
+in new interpreters, interleaved round by round: ``modelpack info FILE --json``; the raw library's
 own reader of the same file (``pickletools.dis`` for pickles, which like info runs nothing;
 ``onnx.load``; ``xml.etree`` parsing the PMML; skops' ``get_untrusted_types``); and the
-``python -c pass`` floor. Each run also reports which model libraries the process imported.
+``python -c pass`` floor. Each run also reports its peak RSS and which model libraries it imported.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -41,11 +42,34 @@ REPORT = f";import sys; print([m for m in {LIBRARIES} if m in sys.modules], file
 INFO = "import sys; from modelpack.cli import main; sys.argv=['modelpack','info',{p!r},'--json']; main()"
 
 
-def run(code: str) -> tuple[float, str]:
+def run(code: str) -> tuple[float, str, int]:
+    """Seconds, the last line of stderr and the peak RSS (bytes) of ``python -c code``."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert child.stderr is not None
+    err = child.stderr.read()
+    _, _, usage = os.wait4(child.pid, 0)
+    child.returncode = 0  # reaped by wait4
     elapsed = time.perf_counter() - start
-    return elapsed, done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    return elapsed, err.strip().splitlines()[-1] if err.strip() else "", usage.ru_maxrss * 1024
+
+
+def big_onnx(folder: Path) -> Path | None:
+    """A network whose weights weigh 200 MB (one initializer), as exporters write large models."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        return None
+    from onnx import TensorProto, helper, save
+
+    n = 50 << 20
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [n], b"\0" * (4 * n), raw=True)
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "net",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n])], initializer=[weights])
+    path = folder / "net.onnx"
+    save(helper.make_model(graph, producer_name="bench"), str(path))
+    return path
 
 
 def big_pmml(folder: Path) -> Path | None:
@@ -74,6 +98,10 @@ def main(rounds: int = 7) -> None:
         if big is not None:
             files["pmml (sklearn2pmml forest)"] = big
             RAW["pmml (sklearn2pmml forest)"] = RAW["pmml"]
+        network = big_onnx(Path(tmp))
+        if network is not None:
+            files["onnx (200 MB of weights)"] = network
+            RAW["onnx (200 MB of weights)"] = RAW["onnx"]
         measure(files, rounds)
 
 
@@ -82,21 +110,22 @@ def measure(files: dict[str, Path], rounds: int) -> None:
     for name, path in files.items():
         p = str(path)
         timings: dict[str, list[float]] = {"info": [], "raw": [], "floor": []}
-        imported = {}
+        imported, peak = {}, {}
         for _ in range(rounds):  # interleaved: every ratio compares runs under the same machine load
-            t, imported["info"] = run("import atexit\natexit.register(lambda: None)\n" + INFO.format(p=p).replace(
+            t, imported["info"], peak["info"] = run("import atexit\natexit.register(lambda: None)\n" + INFO.format(p=p).replace(
                 "main()", "\ntry:\n    main()\nexcept SystemExit:\n    pass\n" + REPORT[1:]))
             timings["info"].append(t)
-            t, imported["raw"] = run(RAW[name].format(p=p) + REPORT)
+            t, imported["raw"], peak["raw"] = run(RAW[name].format(p=p) + REPORT)
             timings["raw"].append(t)
             timings["floor"].append(run("pass")[0])
         best = {k: min(v) for k, v in timings.items()}
-        results[name] = {"best": best, "imported": imported, "size": path.stat().st_size}
+        results[name] = {"best": best, "imported": imported, "size": path.stat().st_size, "peak_rss": peak}
         rows.append([name, f"{path.stat().st_size / 1e3:.0f} kB", f"{best['info']:.2f} s", f"{best['raw']:.2f} s",
-                     f"{best['info'] / best['raw']:.2f}×", f"{best['floor']:.2f} s", imported["info"] or "[]"])
+                     f"{best['info'] / best['raw']:.2f}×", f"{best['floor']:.2f} s",
+                     f"{peak['info'] >> 20} / {peak['raw'] >> 20} MiB", imported["info"] or "[]"])
     print_table(f"modelpack info in a fresh process, fastest of {rounds} (interleaved)",
                 ["format", "size", "modelpack info", "raw reader", "÷ raw", "python floor",
-                 "model libraries imported by info"], rows)
+                 "peak RSS info / raw", "model libraries imported by info"], rows)
     save_results("info", results)
 
 

@@ -87,12 +87,7 @@ class OnnxFormat(Format):
 
 
 def _metadata_props(path: Path) -> dict[str, str]:
-    """metadata_props read with the onnx package when installed (no kernels built), else onnxruntime."""
-    from ._describe import read_proto
+    """metadata_props, read from the protobuf by modelpack's reader: no session, no kernels, no weights."""
+    from ._proto import read_model
 
-    proto = read_proto(path)
-    if proto is None:
-        from ._runtime import open_session
-
-        return dict(open_session(path).get_modelmeta().custom_metadata_map)
-    return {p.key: p.value for p in proto.metadata_props}
+    return read_model(path).metadata_props

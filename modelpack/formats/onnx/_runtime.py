@@ -347,11 +347,10 @@ def _describe_foreign(session: Any, path: Path | None) -> Metadata:
 
 
 def graph_labels(path: Path) -> list[Any] | None:
-    """A classifier's labels as its graph stores them; None without the onnx package."""
-    from ._describe import labels_in, read_proto
+    """A classifier's labels as its graph stores them."""
+    from ._proto import read_model
 
     try:
-        proto = read_proto(path)
+        return read_model(path).labels()
     except CorruptFileError:  # onnxruntime read it; a label lookup is not worth failing the load over
         return None
-    return labels_in(proto.graph) if proto is not None else None
