@@ -13,7 +13,6 @@ own reader of the same file (``pickletools.dis`` for pickles, which like info ru
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -39,19 +38,20 @@ RAW = {
 }
 LIBRARIES = "('sklearn','onnxruntime','jpype','skops','xgboost','lightgbm','joblib','scipy')"
 REPORT = f";import sys; print([m for m in {LIBRARIES} if m in sys.modules], file=sys.stderr)"
+HWM = "\nimport sys; print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)"
 INFO = "import sys; from modelpack.cli import main; sys.argv=['modelpack','info',{p!r},'--json']; main()"
 
 
 def run(code: str) -> tuple[float, str, int]:
-    """Seconds, the last line of stderr and the peak RSS (bytes) of ``python -c code``."""
+    """Seconds, the last line of stderr before the memory report, and the peak RSS (bytes) of
+    ``python -c code``: VmHWM, which exec resets (``ru_maxrss`` would count the forked parent)."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert child.stderr is not None
-    err = child.stderr.read()
-    _, _, usage = os.wait4(child.pid, 0)
-    child.returncode = 0  # reaped by wait4
+    done = subprocess.run([sys.executable, "-c", code + HWM], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    return elapsed, err.strip().splitlines()[-1] if err.strip() else "", usage.ru_maxrss * 1024
+    lines = done.stderr.strip().splitlines()
+    if not (lines and lines[-1].isdigit()):  # the code raised before the report (pickletools on joblib's arrays)
+        return elapsed, lines[-1] if lines else "", 0
+    return elapsed, lines[-2] if len(lines) > 1 else "", int(lines[-1]) * 1024
 
 
 def big_onnx(folder: Path) -> Path | None:
