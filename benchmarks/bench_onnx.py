@@ -3,7 +3,8 @@
     python benchmarks/bench_onnx.py
 
 A 100-tree random forest on 20 features. Same model file, same rows, same run. Also one row of a
-mixed DataFrame through bench_serve.py's ColumnTransformer + forest, and a cold `modelpack predict`.
+mixed DataFrame through bench_serve.py's ColumnTransformer + forest, a cold `modelpack predict`, and a
+cold `modelpack.load` of a file modelpack did not write (plain skl2onnx) beside onnxruntime opening it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,16 @@ def main() -> None:
         results["cold_bare_onnxruntime"], results["cold_modelpack_predict"] = cold_pair(
             [sys.executable, "-c", bare],
             [str(Path(sys.executable).parent / "modelpack"), "predict", str(path), "--data", str(one_csv)])
+        # A file modelpack did not write (plain skl2onnx, no metadata): loading it reads the graph's
+        # labels and inputs from the protobuf, beside onnxruntime opening the same file.
+        from skl2onnx import to_onnx
+
+        plain = Path(tmp) / "plain.onnx"
+        plain.write_bytes(to_onnx(forest, X[:1].astype(np.float32)).SerializeToString())
+        results["cold_raw_session"], results["cold_modelpack_load"] = cold_pair(
+            [sys.executable, "-c", f"import onnxruntime as ort; ort.InferenceSession({str(plain)!r}, "
+                                   "providers=['CPUExecutionProvider'])"],
+            [sys.executable, "-c", f"import modelpack; modelpack.load({str(plain)!r})"])
     r = results
     rows = [
         ["1 row, float32 in", fmt_seconds(r["raw_single"]), fmt_seconds(r["modelpack_single_f32"]), f"{r['modelpack_single_f32'] / r['raw_single']:.2f}×"],
@@ -90,6 +101,7 @@ def main() -> None:
         ["10k rows, float64 in (cast)", fmt_seconds(r["raw_batch_with_cast"]), fmt_seconds(r["modelpack_batch_f64"]), f"{r['modelpack_batch_f64'] / r['raw_batch_with_cast']:.3f}×"],
         ["1 row of a mixed DataFrame", fmt_seconds(r["raw_frame_row"]), fmt_seconds(r["modelpack_frame_row"]), f"{r['modelpack_frame_row'] / r['raw_frame_row']:.2f}×"],
         ["cold process, 1 row from CSV", fmt_seconds(r["cold_bare_onnxruntime"]), fmt_seconds(r["cold_modelpack_predict"]), f"{r['cold_modelpack_predict'] / r['cold_bare_onnxruntime']:.2f}×"],
+        ["cold process, load a plain skl2onnx file", fmt_seconds(r["cold_raw_session"]), fmt_seconds(r["cold_modelpack_load"]), f"{r['cold_modelpack_load'] / r['cold_raw_session']:.2f}×"],
     ]
     print_table("Model.predict vs raw InferenceSession.run (100-tree forest)", ["case", "raw onnxruntime", "modelpack", "ratio"], rows)
     print_table(
