@@ -37,9 +37,9 @@ def command(src: str, dst: str, to: str | None, data: str | None, rtol: float | 
       modelpack convert model.joblib -o model.onnx
       modelpack convert model.joblib -o model.onnx --precision double --data test.csv
     """
-    options = {k: v for k, v in {"precision": precision, "target_opset": target_opset}.items() if v is not None}
     from ..convert import convert
 
+    options = {k: v for k, v in {"precision": precision, "target_opset": target_opset}.items() if v is not None}
     result = convert(src, dst, to=to, data=data, rtol=rtol, atol=atol, min_agreement=min_agreement,
                      accept_missing=accept_missing,
                      trust=trust, max_memory=max_memory, overwrite=force, check_result=not no_check, **options)

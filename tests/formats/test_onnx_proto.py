@@ -209,3 +209,13 @@ def test_info_on_onnx_imports_neither_onnx_nor_numpy():
     info = json.loads(done.stdout)
     assert info["details"]["classes"] == _reference_labels(onnx.load(str(path)).graph) == [0, 1, 2]
     assert info["details"]["producer"].startswith("OnnxMLTools")
+
+
+def test_info_on_a_truncated_file_is_one_line(tmp_path):
+    data = (DATA / "foreign" / "onnx" / "logreg-zipmap-skl2onnx1.20.0.onnx").read_bytes()
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(data[: len(data) // 2])
+    done = subprocess.run([sys.executable, "-m", "modelpack", "info", str(cut)], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"Error: {cut.name} is not a valid ONNX file: a field's length runs past "
+                                        "the end of its message (the file is truncated)"]

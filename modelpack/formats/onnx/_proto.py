@@ -278,8 +278,8 @@ def _label_attribute(buf: memoryview, span: tuple[int, int]) -> list[Any] | None
     for number, wire, value in _fields(buf, *span, depth=3):
         if number == 1:
             name = _text(buf, value)
-            if name not in LABEL_ATTRIBUTES:
-                return None
+            if name not in LABEL_ATTRIBUTES:  # writers put the name first; a second name field later in
+                return None                   # the same attribute (protobuf: the last wins) is not looked for
         elif number == 9 and wire == _LEN:
             strings.append(_text(buf, value))
         elif number == 8 and wire == _VARINT:
