@@ -4,10 +4,12 @@
 
 For one file of each format from tests/data/foreign (a pickle and a joblib file from
 scikit-learn 1.2, a skops file, an ONNX graph, a PMML document), a 13 MB PMML forest written by
-sklearn2pmml when it is installed, and an ONNX network carrying 200 MB of weights, three commands run
+sklearn2pmml when it is installed, a TF Lite network written by TensorFlow's converter and an ONNX
+network carrying 200 MB of weights, three commands run
 in new interpreters, interleaved round by round: ``modelpack info FILE --json``; the raw library's
 own reader of the same file (``pickletools.dis`` for pickles, which like info runs nothing;
-``onnx.load``; ``xml.etree`` parsing the PMML; skops' ``get_untrusted_types``); and the
+``onnx.load``; ``xml.etree`` parsing the PMML; skops' ``get_untrusted_types``; a LiteRT interpreter
+reading the TF Lite file's inputs and signatures); and the
 ``python -c pass`` floor. Each run also reports its peak RSS and which model libraries it imported.
 """
 
@@ -35,8 +37,10 @@ RAW = {
     "skops": "import skops.io as s; s.get_untrusted_types(file={p!r})",
     "onnx": "import onnx; onnx.load({p!r})",
     "pmml": "import xml.etree.ElementTree as E; E.parse({p!r})",
+    "tflite (Keras network)": "from ai_edge_litert.interpreter import Interpreter as I; "
+                              "i = I(model_path={p!r}); i.get_input_details(); i.get_signature_list()",
 }
-LIBRARIES = "('sklearn','onnxruntime','jpype','skops','xgboost','lightgbm','joblib','scipy')"
+LIBRARIES = "('sklearn','onnxruntime','jpype','skops','xgboost','lightgbm','joblib','scipy','ai_edge_litert','onnx')"
 REPORT = f";import sys; print([m for m in {LIBRARIES} if m in sys.modules], file=sys.stderr)"
 HWM = "\nimport sys; print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)"
 INFO = "import sys; from modelpack.cli import main; sys.argv=['modelpack','info',{p!r},'--json']; main()"
@@ -52,6 +56,22 @@ def run(code: str) -> tuple[float, str, int]:
     if not (lines and lines[-1].isdigit()):  # the code raised before the report (pickletools on joblib's arrays)
         return elapsed, lines[-1] if lines else "", 0
     return elapsed, lines[-2] if len(lines) > 1 else "", int(lines[-1]) * 1024
+
+
+def tflite_file(folder: Path) -> Path | None:
+    """A small Keras network converted by TensorFlow's own TF Lite converter, when TensorFlow is here."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("ai_edge_litert") is None:
+        return None
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((20,))
+    hidden = tf.keras.layers.Dense(64, activation="relu")(tf.keras.layers.Dense(64, activation="relu")(inputs))
+    network = tf.keras.Model(inputs, tf.keras.layers.Dense(3, activation="softmax")(hidden))
+    path = folder / "net.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(network).convert())
+    return path
 
 
 def big_onnx(folder: Path) -> Path | None:
@@ -98,6 +118,9 @@ def main(rounds: int = 7) -> None:
         if big is not None:
             files["pmml (sklearn2pmml forest)"] = big
             RAW["pmml (sklearn2pmml forest)"] = RAW["pmml"]
+        lite = tflite_file(Path(tmp))
+        if lite is not None:
+            files["tflite (Keras network)"] = lite
         network = big_onnx(Path(tmp))
         if network is not None:
             files["onnx (200 MB of weights)"] = network

@@ -27,17 +27,6 @@ def open_interpreter(path: Path, threads: int | None = None) -> Any:
     return interpreter
 
 
-def describe_interpreter(interpreter: Any) -> dict[str, Any]:
-    def text(detail: dict[str, Any]) -> dict[str, Any]:
-        shape = detail.get("shape_signature", detail["shape"])
-        dims = ", ".join("N" if d < 0 else str(d) for d in shape)
-        return {"name": detail["name"], "type": f"tensor({np.dtype(detail['dtype']).name})[{dims}]"}
-
-    return {"producer": "TF Lite flatbuffer", "inputs": [text(d) for d in interpreter.get_input_details()],
-            "outputs": [text(d) for d in interpreter.get_output_details()],
-            "signatures": list(interpreter.get_signature_list())}
-
-
 class TfliteModel(Model):
     """One output: labels and probabilities for classifiers, values otherwise. The input is one
     tensor, or (a network that takes a table) one named input per column, run by its signature."""
