@@ -63,10 +63,6 @@ class _Reader:
         offset = self._unpack("<H", vtable + entry)
         return table + offset if offset else None
 
-    def table(self, table: int, number: int) -> int | None:
-        at = self.field(table, number)
-        return None if at is None else self._target(at)
-
     def vector(self, table: int, number: int, width: int) -> tuple[int, int]:
         """(position of the first element, count) of a vector field; (0, 0) when it is left out."""
         at = self.field(table, number)
