@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import fmt_seconds, print_table, save_results  # noqa: E402
+from _bench import compile_modelpack, fmt_seconds, print_table, save_results  # noqa: E402
 
 HEAVY = ("numpy", "sklearn", "skl2onnx", "onnxruntime", "sklearn2pmml", "jpype", "pandas", "scipy", "skops", "joblib")
 SCRIPT = Path(sys.executable).parent / "modelpack"
@@ -30,6 +30,7 @@ COMMANDS = {
 
 
 def main(rounds: int = 15) -> None:
+    compile_modelpack()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for _ in range(rounds):
         for name, command in COMMANDS.items():

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import print_table, save_results  # noqa: E402
+from _bench import compile_modelpack, print_table, save_results  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "foreign"
 FILES = {
@@ -110,6 +110,7 @@ def big_pmml(folder: Path) -> Path | None:
 
 
 def main(rounds: int = 7) -> None:
+    compile_modelpack()
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
