@@ -22,7 +22,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import best_of, fmt_seconds, paired, print_table, save_results  # noqa: E402
+from _bench import best_of, compile_modelpack, fmt_seconds, paired, print_table, save_results  # noqa: E402
 from bench_serve import served_model  # noqa: E402
 
 import modelpack  # noqa: E402
@@ -40,6 +40,7 @@ def cold_pair(a: list[str], b: list[str], runs: int = 9) -> tuple[float, float]:
 
 
 def main() -> None:
+    compile_modelpack()  # fresh processes start as from an install, not recompiling edited modules
     X, y = make_classification(20_000, 20, random_state=0)
     forest = RandomForestClassifier(100, max_depth=12, random_state=0, n_jobs=1).fit(X, y)
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,7 +30,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import best_of, fmt_seconds, print_table, save_results  # noqa: E402
+from _bench import best_of, compile_modelpack, fmt_seconds, print_table, save_results  # noqa: E402
 
 import modelpack  # noqa: E402
 
@@ -68,6 +68,7 @@ def measure(cmd: list[str]) -> tuple[float, float]:
 
 
 def main() -> None:
+    compile_modelpack()  # fresh processes start as from an install, not recompiling edited modules
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
