@@ -140,3 +140,28 @@ def test_info_on_tflite_imports_neither_litert_nor_numpy(files):
     done = subprocess.run([sys.executable, "-c", code, str(files["mixed"])], capture_output=True, text=True, check=True)
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
     assert json.loads(done.stdout)["details"] == _interpreter_says(files["mixed"])
+
+
+def test_a_graph_wider_than_the_listing_says_how_wide(tmp_path):
+    """Written by the FlatBuffers builder from LiteRT's own schema classes: 1,001 inputs are listed
+    as the first 1,000 and their total, never silently cut."""
+    flatbuffers = pytest.importorskip("flatbuffers")
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.SubGraphT()
+    graph.tensors = []
+    for i in range(1002):
+        tensor = schema.TensorT()
+        tensor.shape, tensor.type, tensor.name, tensor.buffer = [1, 2], schema.TensorType.FLOAT32, f"t{i}", 0
+        graph.tensors.append(tensor)
+    graph.inputs, graph.outputs, graph.operators = list(range(1001)), [1001], []
+    model = schema.ModelT()
+    model.version, model.subgraphs, model.buffers, model.operatorCodes = 3, [graph], [schema.BufferT()], []
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / "wide.tflite"
+    path.write_bytes(bytes(builder.Output()))
+    found = describe_file(path)
+    assert len(found["inputs"]) == 1000 and found["inputs_total"] == 1001
+    assert found["inputs"][999] == {"name": "t999", "type": "tensor(float32)[1, 2]"}
+    assert found["outputs"] == [{"name": "t1001", "type": "tensor(float32)[1, 2]"}] and "outputs_total" not in found
