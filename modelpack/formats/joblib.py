@@ -6,6 +6,7 @@ import contextlib
 import functools
 import importlib.util
 import io
+import os
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -123,8 +124,8 @@ def _decompressed(path: Path) -> Iterator[Any]:
             with _validate_fileobject_and_memmap(fh, str(path)) as (stream, _):
                 yield stream
             return
-        if opener is None:
-            yield fh  # not compressed
+        if opener is None:  # not compressed: read whole when small, so the machine reads it at C speed
+            yield io.BytesIO(fh.read()) if os.fstat(fh.fileno()).st_size <= IN_MEMORY else fh
             return
         readers: dict[str, Callable[[Any], Any]] = {"zlib": lambda f: io.BufferedReader(_ZlibReader(f)), "gzip": lambda f: gzip.GzipFile(fileobj=f),
                    "bz2": bz2.BZ2File, "lzma": lambda f: lzma.LZMAFile(f, format=lzma.FORMAT_ALONE),
@@ -132,6 +133,10 @@ def _decompressed(path: Path) -> Iterator[Any]:
         with readers[opener](fh) as stream:
             yield stream
 
+
+#: An uncompressed joblib file up to this size is read into memory before it is unpickled (see
+#: ``safety._vm.Machine.load``); a larger one is read from the file, as it streams.
+IN_MEMORY = 64 << 20
 
 #: joblib's compressor prefixes (joblib.compressor), most specific first.
 _STDLIB_READERS = ((b"\xfd7zXZ", "xz"), (b"\x1f\x8b", "gzip"), (b"BZ", "bz2"), (b"]\x00", "lzma"), (b"x", "zlib"))

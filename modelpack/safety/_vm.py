@@ -15,9 +15,11 @@ grows its memo to any index a file names (ten bytes ask for 32 GiB).
 from __future__ import annotations
 
 import _compat_pickle
+import io
 import pickle
 import struct
-from typing import Any, Protocol
+import sys
+from typing import Any, Protocol, cast
 
 from ..errors import ResourceLimitError, UntrustedContentError
 from ._limits import MAX_DEPTH, Budget
@@ -66,9 +68,49 @@ class Machine(_Base):  # type: ignore[misc]
     def __init__(self, stream: BoundedReader, policy: Policy, budget: Budget, source: str) -> None:
         super().__init__(stream, fix_imports=True, encoding="ASCII", errors="strict")
         self.stream, self.policy, self.budget, self.source = stream, policy, budget, source
+        self._in_memory = False  # set by load for a stream held in memory
 
     def refuse(self, what: str) -> UntrustedContentError:
         return UntrustedContentError(f"{self.source}: {what}")
+
+    def load(self) -> Any:
+        """pickle's own loop. For a stream held in memory (a pickle file read whole, a joblib file not
+        compressed) every opcode and argument is read by the buffer's C methods instead of pickle's
+        frame reader in Python, the largest cost of the machine after the opcodes themselves.
+
+        Frames only group opcodes for a reader that fills a buffer from a file; in memory, reading
+        through them is reading the bytes in order. No read can return more than the buffer holds,
+        so those reads need no charge to the budget (all of them together are at most the file);
+        ``readinto`` stays charged, since BYTEARRAY8 allocates the length the file states before
+        it reads.
+        """
+        raw = self.stream.raw
+        if type(raw) is not io.BytesIO:
+            return super().load()
+        self._in_memory = True
+        self.read, self.readline, self.readinto = raw.read, raw.readline, self.stream.readinto
+        self.metastack: list[Any] = []
+        self.stack: list[Any] = []
+        self.append = self.stack.append
+        self.proto = 0
+        read, dispatch = raw.read, self.dispatch
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise EOFError
+                dispatch[key[0]](self)
+        except pickle._Stop as stop:  # type: ignore[attr-defined]
+            return stop.value
+
+    def load_frame(self) -> None:
+        if not self._in_memory:  # a stream read from a file: pickle's frame reader
+            return cast(None, _Base.load_frame(self))
+        (size,) = struct.unpack("<Q", self.read(8))  # how many bytes follow as one frame: in memory, nothing to do
+        if size > sys.maxsize:
+            raise ValueError(f"frame size > sys.maxsize: {size}")  # as pickle's frame reader says
+
+    dispatch[pickle.FRAME[0]] = load_frame
 
     # --- globals --------------------------------------------------------------------------
     def find_class(self, module: str, name: str) -> Any:
@@ -182,7 +224,7 @@ class Machine(_Base):  # type: ignore[misc]
         if len(self.metastack) >= MAX_DEPTH:
             raise ResourceLimitError(f"{self.source} nests containers more than {MAX_DEPTH} deep; it is not a model")
         self.metastack.append(self.stack)
-        self.stack: list[Any] = []
+        self.stack = []
         self.append = self.stack.append
 
     dispatch[pickle.MARK[0]] = load_mark
