@@ -1,7 +1,7 @@
 """The pickle machine reads a stream held in memory with the buffer's own C methods, and any other
-stream (a decompressor, a large file) through pickle's frame reader. Both must read every file the
-same way: on real model pickles and joblib files, and on thousands of mutants of them, whatever the
-file-stream path reads, the in-memory path reads identically."""
+stream (a decompressor, a large file) through pickle's frame reader. On real model pickles and
+joblib files both read the same, and on a thousand mutants of them whatever the file-stream path
+reads to the end, the in-memory path reads identically."""
 
 from __future__ import annotations
 
