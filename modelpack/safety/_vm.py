@@ -68,7 +68,6 @@ class Machine(_Base):  # type: ignore[misc]
     def __init__(self, stream: BoundedReader, policy: Policy, budget: Budget, source: str) -> None:
         super().__init__(stream, fix_imports=True, encoding="ASCII", errors="strict")
         self.stream, self.policy, self.budget, self.source = stream, policy, budget, source
-        self._in_memory = False  # set by load for a stream held in memory
 
     def refuse(self, what: str) -> UntrustedContentError:
         return UntrustedContentError(f"{self.source}: {what}")
@@ -85,9 +84,8 @@ class Machine(_Base):  # type: ignore[misc]
         it reads.
         """
         raw = self.stream.raw
-        if type(raw) is not io.BytesIO:
+        if not self._in_memory():
             return super().load()
-        self._in_memory = True
         self.read, self.readline, self.readinto = raw.read, raw.readline, self.stream.readinto
         self.metastack: list[Any] = []
         self.stack: list[Any] = []
@@ -103,8 +101,11 @@ class Machine(_Base):  # type: ignore[misc]
         except pickle._Stop as stop:  # type: ignore[attr-defined]
             return stop.value
 
+    def _in_memory(self) -> bool:
+        return type(self.stream.raw) is io.BytesIO
+
     def load_frame(self) -> None:
-        if not self._in_memory:  # a stream read from a file: pickle's frame reader
+        if not self._in_memory():  # a stream read from a file: pickle's frame reader
             return cast(None, _Base.load_frame(self))
         (size,) = struct.unpack("<Q", self.read(8))  # how many bytes follow as one frame: in memory, nothing to do
         if size > sys.maxsize:

@@ -66,19 +66,22 @@ class _Reader:
     def vector(self, table: int, number: int, width: int) -> tuple[int, int]:
         """(position of the first element, count) of a vector field; (0, 0) when it is left out."""
         at = self.field(table, number)
-        if at is None:
-            return 0, 0
+        return (0, 0) if at is None else self._vector_at(at, width, "a vector")
+
+    def _vector_at(self, at: int, width: int, what: str) -> tuple[int, int]:
+        """(position of the first element, count) of the vector (or string) the offset at ``at`` points to."""
         start = self._target(at)
         count = self._unpack("<I", start)
         if count * width > self.size - start - 4:
-            raise _Malformed("a vector is longer than the file")
+            raise _Malformed(f"{what} is longer than the file")
         return start + 4, count
 
     def ints(self, table: int, number: int, limit: int) -> tuple[list[int], int] | None:
         """The first ``limit`` values of an int vector field and its length; None when it is left out."""
-        if self.field(table, number) is None:
+        at = self.field(table, number)
+        if at is None:
             return None
-        first, count = self.vector(table, number, 4)
+        first, count = self._vector_at(at, 4, "a vector")
         return list(struct.unpack_from(f"<{min(count, limit)}i", self.buf, first)), count
 
     def element(self, first: int, index: int) -> int:
@@ -89,12 +92,9 @@ class _Reader:
         at = self.field(table, number)
         if at is None:
             return ""
-        start = self._target(at)
-        length = self._unpack("<I", start)
-        if length > self.size - start - 4:
-            raise _Malformed("a string is longer than the file")
+        first, length = self._vector_at(at, 1, "a string")
         try:
-            return bytes(self.buf[start + 4 : start + 4 + length]).decode("utf-8")
+            return bytes(self.buf[first : first + length]).decode("utf-8")
         except UnicodeDecodeError:
             raise _Malformed("a name is not UTF-8 text") from None
 
