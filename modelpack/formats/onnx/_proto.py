@@ -133,13 +133,19 @@ def _fields(buf: memoryview, start: int, end: int, depth: int = 0) -> Iterator[t
         if wire == _VARINT:
             value, pos = _varint(buf, pos, end)
         elif wire == _LEN:
-            length, pos = _varint(buf, pos, end)
-            if length > end - pos:
-                raise _Malformed("a field's length runs past the end of its message (the file is truncated)")
-            value, pos = (pos, pos + length), pos + length
+            value = _delimited(buf, pos, end)
+            pos = value[1]
         else:
             value, pos = None, _skip(buf, pos, end, key, depth)
         yield number, wire, value
+
+
+def _delimited(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
+    """(start, end) of the length-delimited value whose length is read from ``pos``."""
+    length, pos = _varint(buf, pos, end)
+    if length > end - pos:
+        raise _Malformed("a field's length runs past the end of its message (the file is truncated)")
+    return pos, pos + length
 
 
 def _skip(buf: memoryview, pos: int, end: int, key: int, depth: int) -> int:
@@ -148,10 +154,7 @@ def _skip(buf: memoryview, pos: int, end: int, key: int, depth: int) -> int:
     if wire == _VARINT:
         return _varint(buf, pos, end)[1]
     if wire == _LEN:
-        length, pos = _varint(buf, pos, end)
-        if length > end - pos:
-            raise _Malformed("a field's length runs past the end of its message (the file is truncated)")
-        return pos + length
+        return _delimited(buf, pos, end)[1]
     if wire == _I64 or wire == _I32:
         if (8 if wire == _I64 else 4) > end - pos:
             raise _Malformed("a fixed-width number runs past the end of its message (the file is truncated)")
