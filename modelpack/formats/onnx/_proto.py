@@ -3,7 +3,7 @@
 An ONNX file is one serialized ``ModelProto`` (onnx/onnx.proto). ``info`` needs its header, the
 graph's inputs, outputs and operators, a classifier's labels and ``metadata_props``: a few small
 fields, next to weights that make up nearly all of the bytes. ``onnx.load`` parses and holds all of
-them (and imports numpy); this reader walks the protobuf wire format over a memory map, reads the
+them (and imports numpy); this reader walks the protobuf wire format, reads the
 fields it needs and steps over the rest by their length, so it touches kilobytes of a gigabyte model.
 
 Anything malformed (a truncated varint, a length past the end, an unknown wire type, nesting deeper
@@ -12,13 +12,13 @@ than any real file) raises :class:`~modelpack.errors.CorruptFileError`.
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...errors import CorruptFileError
+from .._filebytes import Bytes, file_bytes
 
 #: TensorProto.DataType, by number (onnx.proto); a number this table lacks reads as ``type<N>``.
 ELEMENT_TYPES = ("undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool",
@@ -77,18 +77,13 @@ class ModelSummary:
 
 def read_model(path: Path) -> ModelSummary:
     """The :class:`ModelSummary` of the ONNX file at ``path``."""
-    with open(path, "rb") as fh:
-        size = fh.seek(0, 2)
-        if size == 0:
+    with file_bytes(path) as buf:
+        if len(buf) == 0:
             raise CorruptFileError(f"{path.name} is not a valid ONNX file: it is empty")
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                return _model(view)
-            except _Malformed as exc:
-                raise CorruptFileError(f"{path.name} is not a valid ONNX file: {exc}") from None
-            finally:
-                view.release()
+        try:
+            return _model(buf)
+        except _Malformed as exc:
+            raise CorruptFileError(f"{path.name} is not a valid ONNX file: {exc}") from None
 
 
 def parse_model(data: bytes) -> ModelSummary:
@@ -102,7 +97,7 @@ def parse_model(data: bytes) -> ModelSummary:
 # -- the wire format ----------------------------------------------------------------------------
 
 
-def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
+def _varint(buf: Bytes, pos: int, end: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= end:
@@ -117,7 +112,7 @@ def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
             raise _Malformed("a number is longer than ten bytes")
 
 
-def _fields(buf: memoryview, start: int, end: int, depth: int = 0) -> Iterator[tuple[int, int, Any]]:
+def _fields(buf: Bytes, start: int, end: int, depth: int = 0) -> Iterator[tuple[int, int, Any]]:
     """(field number, wire type, value) of one message's fields: an int for a varint, (start, end)
     for a length-delimited value (read only if the caller wants it), None for what is stepped over
     (fixed-width numbers, groups)."""
@@ -140,7 +135,7 @@ def _fields(buf: memoryview, start: int, end: int, depth: int = 0) -> Iterator[t
         yield number, wire, value
 
 
-def _delimited(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
+def _delimited(buf: Bytes, pos: int, end: int) -> tuple[int, int]:
     """(start, end) of the length-delimited value whose length is read from ``pos``."""
     length, pos = _varint(buf, pos, end)
     if length > end - pos:
@@ -148,7 +143,7 @@ def _delimited(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
     return pos, pos + length
 
 
-def _skip(buf: memoryview, pos: int, end: int, key: int, depth: int) -> int:
+def _skip(buf: Bytes, pos: int, end: int, key: int, depth: int) -> int:
     """Past the value of the field whose tag is ``key``, read from ``pos``."""
     wire = key & 7
     if wire == _VARINT:
@@ -173,7 +168,7 @@ def _skip(buf: memoryview, pos: int, end: int, key: int, depth: int) -> int:
     raise _Malformed(f"wire type {wire} (field {key >> 3}) where a field starts")
 
 
-def _text(buf: memoryview, span: Any) -> str:
+def _text(buf: Bytes, span: Any) -> str:
     if not isinstance(span, tuple):
         raise _Malformed("a text field is not length-delimited")
     return bytes(buf[span[0]:span[1]]).decode("utf-8", errors="replace")
@@ -193,7 +188,7 @@ def _span(value: Any) -> tuple[int, int]:
 # -- ONNX's messages ----------------------------------------------------------------------------
 
 
-def _model(buf: memoryview) -> ModelSummary:
+def _model(buf: Bytes) -> ModelSummary:
     found = ModelSummary()
     for number, _, value in _fields(buf, 0, len(buf)):
         if number == 1 and isinstance(value, int):
@@ -214,7 +209,7 @@ def _model(buf: memoryview) -> ModelSummary:
     return found
 
 
-def _opset(buf: memoryview, span: tuple[int, int]) -> tuple[str, int]:
+def _opset(buf: Bytes, span: tuple[int, int]) -> tuple[str, int]:
     domain, version = "", 0
     for number, _, value in _fields(buf, *span, depth=1):
         if number == 1:
@@ -224,7 +219,7 @@ def _opset(buf: memoryview, span: tuple[int, int]) -> tuple[str, int]:
     return domain, version
 
 
-def _entry(buf: memoryview, span: tuple[int, int]) -> tuple[str, str]:
+def _entry(buf: Bytes, span: tuple[int, int]) -> tuple[str, str]:
     key = text = ""
     for number, _, value in _fields(buf, *span, depth=1):
         if number == 1:
@@ -234,7 +229,7 @@ def _entry(buf: memoryview, span: tuple[int, int]) -> tuple[str, str]:
     return key, text
 
 
-def _graph(buf: memoryview, span: tuple[int, int], found: ModelSummary) -> None:
+def _graph(buf: Bytes, span: tuple[int, int], found: ModelSummary) -> None:
     for number, _, value in _fields(buf, *span, depth=1):
         if number == 1:
             found.nodes.append(_node(buf, _span(value)))
@@ -250,7 +245,7 @@ def _graph(buf: memoryview, span: tuple[int, int], found: ModelSummary) -> None:
             found.outputs.append(_value_info(buf, _span(value)))
 
 
-def _tensor_name(buf: memoryview, span: tuple[int, int]) -> str:
+def _tensor_name(buf: Bytes, span: tuple[int, int]) -> str:
     name = ""
     for number, _, value in _fields(buf, *span, depth=2):
         if number == 8:
@@ -258,7 +253,7 @@ def _tensor_name(buf: memoryview, span: tuple[int, int]) -> str:
     return name
 
 
-def _node(buf: memoryview, span: tuple[int, int]) -> Node:
+def _node(buf: Bytes, span: tuple[int, int]) -> Node:
     node = Node()
     for number, _, value in _fields(buf, *span, depth=2):
         if number == 4:
@@ -272,7 +267,7 @@ def _node(buf: memoryview, span: tuple[int, int]) -> Node:
     return node
 
 
-def _label_attribute(buf: memoryview, span: tuple[int, int]) -> list[Any] | None:
+def _label_attribute(buf: Bytes, span: tuple[int, int]) -> list[Any] | None:
     """A classifier's labels from an attribute named ``classlabels_*``; None for any other attribute,
     which is stepped over once its name is read (a tree ensemble's attributes are most of its bytes)."""
     name: str | None = None
@@ -297,7 +292,7 @@ def _label_attribute(buf: memoryview, span: tuple[int, int]) -> list[Any] | None
     return strings if name == "classlabels_strings" else ints
 
 
-def _value_info(buf: memoryview, span: tuple[int, int]) -> Value:
+def _value_info(buf: Bytes, span: tuple[int, int]) -> Value:
     found = Value()
     for number, _, value in _fields(buf, *span, depth=2):
         if number == 1:
@@ -313,7 +308,7 @@ _TYPE_KINDS = {1: "tensor_type", 4: "sequence_type", 5: "map_type", 7: "opaque_t
                9: "optional_type"}
 
 
-def _type_text(buf: memoryview, span: tuple[int, int], depth: int) -> str:
+def _type_text(buf: Bytes, span: tuple[int, int], depth: int) -> str:
     """``tensor(float)[N, 4]``, ``map(string, tensor(float))``, ``seq(map(int64, tensor(float)))``."""
     kind, inner = None, None
     for number, _, value in _fields(buf, *span, depth=depth):
@@ -335,7 +330,7 @@ def _type_text(buf: memoryview, span: tuple[int, int], depth: int) -> str:
     return _TYPE_KINDS.get(kind, "unknown") if kind is not None else "unknown"
 
 
-def _tensor_text(buf: memoryview, span: tuple[int, int], depth: int) -> str:
+def _tensor_text(buf: Bytes, span: tuple[int, int], depth: int) -> str:
     element, shape = 0, None
     for number, _, value in _fields(buf, *span, depth=depth):
         if number == 1 and isinstance(value, int):
@@ -351,7 +346,7 @@ def _tensor_text(buf: memoryview, span: tuple[int, int], depth: int) -> str:
     return f"tensor({_element(element)})[{', '.join(dims)}]"
 
 
-def _dimension(buf: memoryview, span: tuple[int, int], depth: int) -> str:
+def _dimension(buf: Bytes, span: tuple[int, int], depth: int) -> str:
     text: str | None = None
     for number, _, value in _fields(buf, *span, depth=depth):
         if number == 1 and isinstance(value, int):  # a oneof with dim_param: the last one set wins
@@ -361,7 +356,7 @@ def _dimension(buf: memoryview, span: tuple[int, int], depth: int) -> str:
     return text or "?"
 
 
-def _field_span(buf: memoryview, span: tuple[int, int], wanted: int, depth: int) -> tuple[int, int] | None:
+def _field_span(buf: Bytes, span: tuple[int, int], wanted: int, depth: int) -> tuple[int, int] | None:
     found = None
     for number, _, value in _fields(buf, *span, depth=depth):
         if number == wanted:

@@ -12,12 +12,12 @@ UTF-8 raises :class:`~modelpack.errors.CorruptFileError`.
 
 from __future__ import annotations
 
-import mmap
 import struct
 from pathlib import Path
 from typing import Any
 
 from ...errors import CorruptFileError
+from .._filebytes import Bytes, file_bytes
 
 #: schema.fbs' TensorType, by number, spelled as numpy names the dtype LiteRT hands back.
 TENSOR_TYPES = ("float32", "float16", "int32", "uint8", "int64", "bytes", "bool", "int16", "complex64", "int8",
@@ -40,14 +40,14 @@ class _Malformed(Exception):
 class _Reader:
     """Bounds-checked reads of flatbuffer tables, vectors and strings from ``buf``."""
 
-    def __init__(self, buf: Any) -> None:
+    def __init__(self, buf: Bytes) -> None:
         self.buf, self.size = buf, len(buf)
 
     def _unpack(self, fmt: str, pos: int) -> int:
         width = struct.calcsize(fmt)
         if pos < 0 or pos + width > self.size:
             raise _Malformed("an offset points outside the file (it is truncated or not a flatbuffer)")
-        return int(struct.unpack_from(fmt, self.buf, pos)[0])
+        return int(struct.unpack(fmt, self.buf[pos : pos + width])[0])
 
     def _target(self, pos: int) -> int:
         """Where the unsigned offset stored at ``pos`` points."""
@@ -82,7 +82,8 @@ class _Reader:
         if at is None:
             return None
         first, count = self._vector_at(at, 4, "a vector")
-        return list(struct.unpack_from(f"<{min(count, limit)}i", self.buf, first)), count
+        listed = min(count, limit)
+        return list(struct.unpack(f"<{listed}i", self.buf[first : first + 4 * listed])), count
 
     def element(self, first: int, index: int) -> int:
         """The table at ``index`` of a vector of tables starting at ``first``."""
@@ -105,17 +106,16 @@ class _Reader:
 
 def describe_file(path: Path) -> dict[str, Any]:
     """Producer, the main subgraph's inputs and outputs (``tensor(float32)[N, 4]``) and the signatures."""
-    with open(path, "rb") as fh:
-        if fh.seek(0, 2) < 8:
+    with file_bytes(path) as buf:
+        if len(buf) < 8:
             raise CorruptFileError(f"{path.name} is not a TF Lite file: it is shorter than a flatbuffer's header")
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            try:
-                return describe_buffer(mapped)
-            except _Malformed as exc:
-                raise CorruptFileError(f"{path.name} is not a valid TF Lite file: {exc}") from None
+        try:
+            return describe_buffer(buf)
+        except _Malformed as exc:
+            raise CorruptFileError(f"{path.name} is not a valid TF Lite file: {exc}") from None
 
 
-def describe_buffer(buf: Any) -> dict[str, Any]:
+def describe_buffer(buf: Bytes) -> dict[str, Any]:
     reader = _Reader(buf)
     if len(buf) < 8 or bytes(buf[4:8]) != b"TFL3":
         raise _Malformed("it lacks the TFL3 identifier")
