@@ -93,7 +93,7 @@ HAND_WRITTEN: dict[tuple[str, str], Entry] = {
         call=lambda vm, f, a: g.call_seed_sequence(f, a), audit_real=True),
     # scikit-learn's native structures.
     ("sklearn.tree._tree", "Tree"): Entry(call=lambda vm, f, a: g.call_tree(f, a, vm.budget.charge),
-                                          build=lambda vm, i, s: g.build_tree(i, s, vm.budget.charge)),
+                                          build=lambda vm, i, s: g.build_tree(i, s, vm.policy.trees)),
     ("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor"): Entry(
         new=True, build=lambda vm, i, s: g.build_tree_predictor(i, s)),
     ("sklearn.utils._bunch", "Bunch"): Entry(value=True, new=True, build=BUILD_DICT, container=dict),

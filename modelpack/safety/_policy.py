@@ -57,6 +57,7 @@ class LoadPolicy:
     joblib: bool = False
     _values: dict[int, tuple[str, str, Entry]] = field(default_factory=dict)
     _types: dict[type, Entry] = field(default_factory=dict)
+    trees: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # decision trees set when the load ends
 
     def _refuse(self, machine: Machine, module: str, name: str, what: str = "") -> UntrustedContentError:
         if what:
@@ -171,6 +172,8 @@ class LoadPolicy:
                                     "which a model file may not do")
 
     def finish(self, machine: Machine, root: Any) -> Any:
+        if self.trees:
+            _guarded(machine, "sklearn.tree._tree", "Tree", lambda: g.set_trees(self.trees, machine.budget.charge))
         check_graph(root, machine.source)
         return root
 

@@ -50,16 +50,16 @@ def _forest(n_estimators: int = 3):
     return RandomForestClassifier(n_estimators=n_estimators, max_depth=3, random_state=0).fit(X, X[:, 0] > 0), X
 
 
-def _tree_with(mutate: Callable[[dict[str, Any]], None]) -> Any:
-    """A fitted forest whose first tree's state was changed by ``mutate`` (through Tree's reduce)."""
+def _tree_with(mutate: Callable[[dict[str, Any]], None], index: int = 0) -> Any:
+    """A fitted forest whose tree ``index``'s state was changed by ``mutate`` (through Tree's reduce)."""
     from sklearn.tree._tree import Tree
 
-    forest, _ = _forest()
-    tree = forest.estimators_[0].tree_
+    forest, _ = _forest(5)
+    tree = forest.estimators_[index].tree_
     _, args, state = tree.__reduce__()
     state = copy.deepcopy(state)
     mutate(state)
-    forest.estimators_[0].tree_ = Reduce(Tree, args, state)
+    forest.estimators_[index].tree_ = Reduce(Tree, args, state)
     return forest
 
 
@@ -141,6 +141,25 @@ def tree_feature_out_of_range(folder: Path, marker: Path) -> Path:
         state["nodes"]["feature"][0] = 10**6
 
     return _write(folder, "tree_feature.pkl", pickle.dumps(_tree_with(mutate), protocol=5))
+
+
+def tree_depth_understated(folder: Path, marker: Path) -> Path:
+    """The last tree claims less depth than it has: decision_path sizes its buffer by the claim."""
+    def mutate(state: dict[str, Any]) -> None:
+        state["max_depth"] -= 1
+
+    return _write(folder, "tree_depth.pkl", pickle.dumps(_tree_with(mutate, index=-1), protocol=5))
+
+
+def tree_child_in_the_next_tree(folder: Path, marker: Path) -> Path:
+    """A middle tree's last node points one past its own end: into the next tree's nodes, were they
+    checked together without each tree's bounds."""
+    def mutate(state: dict[str, Any]) -> None:
+        nodes = state["nodes"]
+        inner = np.flatnonzero(nodes["left_child"] != -1)
+        nodes["right_child"][inner[-1]] = len(nodes)
+
+    return _write(folder, "tree_next.pkl", pickle.dumps(_tree_with(mutate, index=2), protocol=5))
 
 
 def tree_short_n_classes(folder: Path, marker: Path) -> Path:
@@ -252,7 +271,8 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     attribute_walk, partial_eval_in_transformer, attrgetter_chain,
     *(os_system_in_joblib(c) for c in (0, 3, "gzip", "bz2", "lzma", "xz", "zlib")),
     booster_from_path, lightgbm_booster_from_dev_zero,
-    tree_child_out_of_range, tree_cycle, tree_feature_out_of_range, tree_short_n_classes, dtype_hidden_object,
+    tree_child_out_of_range, tree_cycle, tree_feature_out_of_range, tree_depth_understated,
+    tree_child_in_the_next_tree, tree_short_n_classes, dtype_hidden_object,
     bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
     skops_metadata_bomb, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
     unparsable_prefix,

@@ -1,14 +1,16 @@
-"""The tree check's depth (pointer jumping) is the depth a walk from the root finds, on any valid tree."""
+"""The tree check's depth (pointer jumping) is the depth a walk from the root finds, on any valid tree,
+checked alone or with other trees in one round; and a forest's trees are set only once all are checked."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import make_classification
 from sklearn.tree import DecisionTreeClassifier
 
-from modelpack.safety._guards import _descending_tree
+from modelpack.safety._guards import Refused, _descending_tree, _descending_trees, build_tree, set_trees
 
 
 def _walked_depth(left: np.ndarray, right: np.ndarray) -> int:
@@ -52,3 +54,49 @@ def test_the_depth_of_fitted_trees():
     right = np.full(2001, -1)
     left[np.arange(0, 2000, 2)], right[np.arange(0, 2000, 2)] = chain, chain + 1
     assert _descending_tree(left, right, "chain") == 1000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(trees(), min_size=1, max_size=8))
+def test_trees_checked_together_have_the_depths_of_their_walks(forest):
+    left = np.concatenate([tree[0] for tree in forest])
+    right = np.concatenate([tree[1] for tree in forest])
+    depths = _descending_trees(left, right, [len(tree[0]) for tree in forest], "tree")
+    assert depths.tolist() == [_walked_depth(*tree) for tree in forest]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(trees(), min_size=2, max_size=6), st.data())
+def test_a_child_outside_its_own_tree_is_refused_when_checked_together(forest, data):
+    """Counted from its own tree's first node, a child past that tree's end lands in the next tree's
+    nodes: valid for the concatenation, out of range for the tree."""
+    which = data.draw(st.sampled_from([i for i, tree in enumerate(forest[:-1]) if len(tree[0]) > 1] or [None]))
+    if which is None:
+        return
+    lefts = [np.array(tree[0]) for tree in forest]
+    rights = [np.array(tree[1]) for tree in forest]
+    inner = np.flatnonzero(lefts[which] != -1)
+    node = data.draw(st.sampled_from(inner.tolist()))
+    side = data.draw(st.sampled_from([lefts, rights]))
+    side[which][node] = len(lefts[which]) + data.draw(st.integers(0, len(lefts[which + 1]) - 1))
+    with pytest.raises(Refused, match="out of range or points backwards"):
+        _descending_trees(np.concatenate(lefts), np.concatenate(rights), [len(t) for t in lefts], "tree")
+
+
+def test_trees_are_set_only_when_checked_and_once():
+    X, y = make_classification(300, 6, random_state=0)
+    fitted = [DecisionTreeClassifier(max_depth=d, random_state=0).fit(X, y).tree_ for d in (2, 4)]
+    from sklearn.tree._tree import Tree
+
+    pending: dict = {}
+    empty = [Tree(*tree.__reduce__()[1]) for tree in fitted]
+    for tree, source in zip(empty, fitted):
+        assert build_tree(tree, source.__getstate__(), pending) is tree
+        assert tree.node_count == 0  # not yet: the load has not ended
+    with pytest.raises(Refused, match="set twice"):
+        build_tree(empty[0], fitted[0].__getstate__(), pending)
+    set_trees(pending, lambda n, what: None)
+    assert [t.node_count for t in empty] == [t.node_count for t in fitted] and not pending
+    assert all(np.array_equal(a.value, b.value) and a.max_depth == b.max_depth for a, b in zip(empty, fitted))
+    with pytest.raises(Refused, match="set twice"):
+        build_tree(empty[1], fitted[1].__getstate__(), pending)
