@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 from typing import Any
 
@@ -192,12 +194,26 @@ class SklearnModel(Model):
         capabilities = {m for m in METHODS if _has_method(estimator, m)}
         super().__init__(format=format, path=path, metadata=metadata, capabilities=capabilities)
         self._estimator = estimator
+
+    # Found when first asked, not at every load: listing a model's parts calls scikit-learn's
+    # get_params, which reads each part's signature (a fifth of a small model's safe load).
+    @property
+    def tolerance(self) -> tuple[float, float]:  # type: ignore[override]
+        return (1e-4, 1e-6) if self._float32_note else Model.tolerance
+
+    @property
+    def arithmetic(self) -> str:  # type: ignore[override]
+        return self._float32_note or Model.arithmetic
+
+    @functools.cached_property
+    def _float32_note(self) -> str | None:
         from .metadata import _estimators_in
 
-        for part in _estimators_in(estimator):
+        for part in _estimators_in(self._estimator):
             note = FLOAT32_LIBRARIES.get(type(part).__module__.split(".")[0])
             if note:
-                self.tolerance, self.arithmetic = (1e-4, 1e-6), note
+                return note
+        return None
 
     def _predict(self, X: Any) -> np.ndarray:
         return np.asarray(self._estimator.predict(self.as_model_input(X)))
