@@ -445,14 +445,10 @@ def _dtype_of(module: str, name: str) -> np.dtype:
 TREE_NODES_CHECKED = 1 << 20  # nodes checked in one round: bounds the round's copies (64 MiB)
 
 
-def check_tree_state(tree: Any, state: Any, charge: Any) -> dict[str, Any]:
-    """The state Tree.__setstate__ copies and predict then follows without bounds checks."""
-    return check_tree_states([(tree, state)], charge)[0]
-
-
 def check_tree_states(trees: list[tuple[Any, Any]], charge: Any) -> list[dict[str, Any]]:
-    """:func:`check_tree_state` for many trees: the per-node checks run over all their nodes at once,
-    in rounds of up to :data:`TREE_NODES_CHECKED` nodes."""
+    """The states Tree.__setstate__ copies and predict then follows without bounds checks, of many
+    trees: the per-node checks run over all their nodes at once, in rounds of up to
+    :data:`TREE_NODES_CHECKED` nodes."""
     NODE_DTYPE = _dtype_of("sklearn.tree._tree", "NODE_DTYPE")
 
     checked: list[dict[str, Any]] = []

@@ -293,10 +293,12 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
     """Walk every object once (iteratively) and check what native code assumes across objects.
 
     ``native``: also check each tree's own state, for objects another library built (skops);
-    the pickle machine checked those already, before setting them.
+    the pickle machine checked those already, before setting them. The decision trees are checked
+    together once the walk has ended, before anything can predict.
     """
     seen: set[int] = set()
     todo: list[tuple[Any, int]] = [(root, 0)]
+    trees: list[Any] = []
     while todo:
         obj, depth = todo.pop()
         if id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool, type(None))):
@@ -309,17 +311,22 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
                                         "is stored in the model, where only its result may be")
         try:
             if native:
-                _check_native(obj)
+                _check_native(obj, trees)
             _check_object(obj)
         except g.Refused as exc:
             raise UntrustedContentError(f"{source}: {type(obj).__module__}.{type(obj).__qualname__} refused: {exc}") from None
         todo.extend((child, depth + 1) for child in _children(obj))
+    if trees:
+        try:
+            g.check_tree_states([(tree, tree.__getstate__()) for tree in trees], lambda n, what: None)
+        except g.Refused as exc:
+            raise UntrustedContentError(f"{source}: sklearn.tree._tree.Tree refused: {exc}") from None
 
 
-def _check_native(obj: Any) -> None:
+def _check_native(obj: Any, trees: list[Any]) -> None:
     name = f"{type(obj).__module__}.{type(obj).__qualname__}"
     if name == "sklearn.tree._tree.Tree":
-        g.check_tree_state(obj, obj.__getstate__(), lambda n, what: None)
+        trees.append(obj)
     elif name == "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor":
         g.check_tree_predictor({k: obj.__dict__.get(k) for k in ("nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets")})
 

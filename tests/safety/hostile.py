@@ -232,6 +232,20 @@ def skops_metadata_bomb(folder: Path, marker: Path) -> Path:
     return path
 
 
+def skops_tree_child_in_the_next_tree(folder: Path, marker: Path) -> Path:
+    """A skops forest whose middle tree points one past its own end: skops builds the trees, and
+    modelpack checks them all, each against its own bounds, before anything predicts."""
+    import skops.io as sio
+
+    forest, _ = _forest(5)
+    tree = forest.estimators_[2].tree_
+    inner = np.flatnonzero(tree.children_left != -1)
+    tree.children_right[inner[-1]] = tree.node_count  # a view of the tree's own nodes: written in place
+    path = folder / "tree_next.skops"
+    sio.dump(forest, path)
+    return path
+
+
 def class_swap_through_slot_state(folder: Path, marker: Path) -> Path:
     """NEWOBJ an admitted plain class, then BUILD with slot state {"__class__": another}: setattr would swap
     the object's class, so it would never get that class's own state checks."""
@@ -274,7 +288,7 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     tree_child_out_of_range, tree_cycle, tree_feature_out_of_range, tree_depth_understated,
     tree_child_in_the_next_tree, tree_short_n_classes, dtype_hidden_object,
     bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
-    skops_metadata_bomb, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
+    skops_metadata_bomb, skops_tree_child_in_the_next_tree, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
     unparsable_prefix,
 ]
 
