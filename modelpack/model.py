@@ -195,7 +195,7 @@ class SklearnModel(Model):
         self._estimator = estimator
 
     # Found when first asked, not at every load: listing a model's parts calls scikit-learn's
-    # get_params, which reads each part's signature (a fifth of a small model's safe load).
+    # get_params, which reads each part's signature (a tenth of a small model's safe load).
     @property
     def tolerance(self) -> tuple[float, float]:  # type: ignore[override]
         return (1e-4, 1e-6) if self._float32_note else Model.tolerance

@@ -18,7 +18,7 @@ from typing import Any, Protocol, overload
 
 from ..errors import CorruptFileError
 
-WHOLE = 4 << 20  # bytes: a file up to this size is read whole (one read, then C-speed indexing)
+WHOLE = 16 << 20  # bytes: a file up to this size is read whole (one read, then C-speed indexing)
 PAGE = 1 << 16
 PAGES_KEPT = 8  # a reader moves forward, and comes back only within a few pages
 

@@ -97,6 +97,28 @@ def test_inputs_after_a_megabyte_of_weights_are_read_by_pages(tmp_path, monkeypa
     assert found.producer_name == reference.producer_name == "test"
 
 
+def test_a_graph_of_many_nodes_reads_the_same_by_pages(tmp_path, monkeypatch):
+    """Nodes and small tensors straddle pages; each is read as its own bytes, then decoded."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    nodes, weights, previous = [], [], "x"
+    for i in range(400):
+        weights.append(helper.make_tensor(f"w{i}", TensorProto.FLOAT, [700 + i], b"\0" * 4 * (700 + i), raw=True))
+        nodes.append(helper.make_node("Add", [previous, f"w{i}"], [f"h{i}"], name=f"add{i}", doc_string="d" * i))
+        previous = f"h{i}"
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 700])],
+                              [helper.make_tensor_value_info(previous, TensorProto.FLOAT, ["N", 1099])],
+                              initializer=weights)
+    path = tmp_path / "many.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert path.stat().st_size > 8 * PAGE
+    whole = read_model(path)
+    assert len(whole.nodes) == 400 and len(whole.initializers) == 400
+    monkeypatch.setattr(_filebytes, "WHOLE", 0)
+    assert read_model(path) == whole
+
+
 def test_the_tflite_reader_reads_the_same_by_pages(tmp_path, monkeypatch):
     path = _wide_tflite(tmp_path / "wide.tflite")
     assert path.stat().st_size > 2 * PAGE
