@@ -241,12 +241,12 @@ def _score(model: Model, data: Any, sink: _Sink, schema: Any, source: str, proba
     small = small_numeric_csv(data, schema)  # one row to score: no pandas to import
     batches = iter([small]) if small is not None else _prefetched(iter_batches(data, batch_size, schema))
     for batch in batches:
-        n = n_rows(batch)
-        if n == 0:
+        if n_rows(batch) == 0:
             continue
         columns = batch if isinstance(batch, dict) and schema is not None and schema.kind == "dataframe" \
             else frame_columns(batch, schema) if fast else None
         X = conform_columns(columns, schema, source) if columns is not None else conform(batch, schema, source)
+        n = n_rows(X)  # the rows scored: a vector of one row's features is one row, not one per value
         sink.write(predictions_columns(model, X, proba))
         rows += n
         if on_batch is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import math
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError, ModelFileNotFoundError, UnknownCategoryWarning
+from .errors import InvalidInputError, ModelFileNotFoundError, UnknownCategoryWarning, first_line
 from .metadata import STRING, InputSchema, numpy_dtype
 
 READERS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".npy", ".npz")
@@ -41,9 +43,7 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         raise ModelFileNotFoundError(f"{path}: no such data file")
     kind = _kind(path)
     if kind == ".npy":
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        for start in range(0, len(arr), batch_size):
-            yield np.asarray(arr[start : start + batch_size])
+        yield from _npy_batches(path, batch_size)
         return
     if kind == ".npz":  # one array per model input, by name, rows along the first axis
         with np.load(path, allow_pickle=False) as archive:
@@ -75,6 +75,58 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         raise InvalidInputError(f"{path.name} is empty: it has no header and no rows") from exc
     except ValueError as exc:
         raise InvalidInputError(f"{path.name} cannot be parsed: {exc}") from exc
+
+
+def _npy_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
+    """An .npy file's rows in batches, read from the file (not mapped: a mapped file that something
+    shortens kills the process with SIGBUS), after its header is checked against the file's size."""
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as fh:
+        try:
+            version = npy.read_magic(fh)
+            read_header = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+            if read_header is None:  # 3.0: a header in UTF-8, rare; read by numpy whole
+                fh.seek(0)
+                whole = np.load(fh, allow_pickle=False)
+                shape, fortran, dtype = whole.shape, False, whole.dtype
+            else:
+                shape, fortran, dtype = read_header(fh)
+                whole = None
+        except ValueError as exc:  # not an .npy file, or a header numpy cannot read
+            raise InvalidInputError(f"{path.name} is not a valid .npy file: {first_line(exc)}") from None
+        if dtype.hasobject:
+            raise InvalidInputError(f"{path.name} holds Python objects, which modelpack does not unpickle from a data "
+                                    "file; save plain numbers (numpy arrays of numbers or strings)")
+        if len(shape) == 0:
+            raise InvalidInputError(f"{path.name} holds a single value, not rows; save an array with one row per example")
+        if whole is not None:
+            for start in range(0, shape[0], batch_size):
+                yield whole[start : start + batch_size]
+            return
+        row_shape = shape[1:]
+        row_bytes = dtype.itemsize * math.prod(row_shape)
+        held = os.fstat(fh.fileno()).st_size - fh.tell()
+        if held < shape[0] * row_bytes:
+            raise InvalidInputError(f"{path.name} is truncated: its header declares {shape[0]:,} rows "
+                                    f"({shape[0] * row_bytes:,} bytes), the file holds {held:,}; write it again")
+        if fortran and len(shape) > 1:  # column by column on disk: rows are not contiguous, read it whole
+            data = _read_exactly(fh, shape[0] * row_bytes, path)
+            columns = np.frombuffer(data, dtype=dtype).reshape(shape[::-1]).T
+            for start in range(0, shape[0], batch_size):
+                yield np.ascontiguousarray(columns[start : start + batch_size])
+            return
+        for start in range(0, shape[0], batch_size):
+            n = min(batch_size, shape[0] - start)
+            yield np.frombuffer(_read_exactly(fh, n * row_bytes, path), dtype=dtype).reshape((n, *row_shape))
+
+
+def _read_exactly(fh: Any, n: int, path: Path) -> bytearray:
+    data = bytearray(n)
+    if fh.readinto(data) != n:
+        raise InvalidInputError(f"{path.name} became shorter while it was read (something is writing it); "
+                                "read it again once it is written")
+    return data
 
 
 #: A CSV this small is read without pandas when its cells are plain numbers (see small_numeric_csv):

@@ -166,3 +166,59 @@ def test_a_long_run_of_digits_is_declined_in_bounded_time(tmp_path):
             "print(small_numeric_csv(sys.argv[1], InputSchema(features=(Feature('x0', 'float64'),), kind='array')))")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "None", done.stderr
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["<f8", ">f4", "<i8", "U3", "?"]), st.integers(0, 120), st.sampled_from([(), (3,), (2, 2)]),
+       st.booleans(), st.integers(1, 50))
+def test_npy_batches_are_what_numpy_reads(tmp_path, dtype, rows, row_shape, fortran, batch_size):
+    """Read from the file in batches, not mapped, whatever the byte order, element type and layout."""
+    array = np.arange(rows * int(np.prod(row_shape, dtype=int))).astype(dtype).reshape((rows, *row_shape))
+    path = tmp_path / "rows.npy"
+    np.save(path, np.asfortranarray(array) if fortran else array)
+    batches = list(data_module.iter_batches(path, batch_size))
+    assert all(len(b) <= batch_size and b.dtype == np.load(path).dtype for b in batches)
+    assert sum(len(b) for b in batches) == rows
+    if batches:
+        assert np.array_equal(np.concatenate(batches), np.load(path))
+
+
+@pytest.mark.parametrize(("write", "message"), [
+    (lambda p: p.write_bytes(_npy(np.ones((1000, 4)))[:2000]), "rows.npy is truncated: its header declares 1,000 rows "
+                                                              "(32,000 bytes), the file holds 1,872; write it again"),
+    (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00garbage"), "rows.npy is not a valid .npy file: "),
+    (lambda p: p.write_bytes(b"not numpy at all"), "rows.npy is not a valid .npy file: "),
+    (lambda p: np.save(p, np.float64(3)), "rows.npy holds a single value, not rows"),
+    (lambda p: np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True), "rows.npy holds Python objects"),
+])
+def test_a_bad_npy_file_is_one_line_naming_it(tmp_path, write, message):
+    """A mapped truncated file said "mmap length is greater than file size"; a 0-d one raised a TypeError."""
+    path = tmp_path / "rows.npy"
+    write(path)
+    with pytest.raises(modelpack.errors.InvalidInputError) as refused:
+        list(data_module.iter_batches(path, 100))
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_predict_counts_the_rows_it_scored(tmp_path):
+    """A vector of one row's features is scored as one row, and said so (it was "wrote 4 predictions")."""
+    from click.testing import CliRunner
+    from sklearn.linear_model import LogisticRegression
+
+    from modelpack.cli import cli
+
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    path = tmp_path / "m.joblib"
+    modelpack.save(LogisticRegression().fit(X, X[:, 0] > 0), path, sample=X)
+    np.save(tmp_path / "one.npy", X[0])
+    done = CliRunner().invoke(cli, ["predict", str(path), "--data", str(tmp_path / "one.npy"), "-o", str(tmp_path / "o.csv")])
+    assert done.exit_code == 0, done.output
+    assert "wrote 1 prediction to" in done.output and len((tmp_path / "o.csv").read_text().splitlines()) == 2

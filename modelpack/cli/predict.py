@@ -57,7 +57,7 @@ def command(file: str, data: str, output: str | None, proba: bool, batch_size: i
             rows = predict_file(model, data, output, proba=proba, batch_size=batch_size, overwrite=force,
                                 on_batch=lambda n: progress.advance(task, n))
     if output is not None:
-        click.echo(f"wrote {rows:,} predictions to {output}", err=True)
+        click.echo(f"wrote {rows:,} prediction{'' if rows == 1 else 's'} to {output}", err=True)
 
 
 def _on_cluster(file: str, data: str, output: str | None, proba: bool, force: bool, engine: str,
@@ -75,4 +75,4 @@ def _on_cluster(file: str, data: str, output: str | None, proba: bool, force: bo
 
         rows = on_dask(file, data, output, proba=proba, trust=trust, scheduler=scheduler, workers=workers,
                        overwrite=force, max_memory=max_memory, quiet=not debug)
-    click.echo(f"wrote {rows:,} predictions to {output}/ ({engine})", err=True)
+    click.echo(f"wrote {rows:,} prediction{'' if rows == 1 else 's'} to {output}/ ({engine})", err=True)
