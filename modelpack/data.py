@@ -46,8 +46,7 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         yield from _npy_batches(path, batch_size)
         return
     if kind == ".npz":  # one array per model input, by name, rows along the first axis
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = _npz_arrays(path)
         lengths = {len(a) for a in arrays.values()}
         if len(lengths) != 1:
             raise InvalidInputError(f"{path.name}: its arrays have different numbers of rows ({sorted(lengths)})")
@@ -61,8 +60,12 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
             import pyarrow.parquet as pq
         except ImportError as exc:
             raise InvalidInputError("reading Parquet needs pyarrow: pip install 'modelpack-ml[parquet]'") from exc
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-            yield batch.to_pandas()
+        try:
+            batches = pq.ParquetFile(path).iter_batches(batch_size=batch_size)
+            for batch in batches:
+                yield batch.to_pandas()
+        except (ValueError, OSError) as exc:  # Arrow's ArrowInvalid and ArrowIOError: not Parquet, or cut short
+            raise InvalidInputError(f"{path.name} is not a valid Parquet file: {first_line(exc)}") from None
         return
     try:
         if kind == ".csv":
@@ -75,6 +78,29 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         raise InvalidInputError(f"{path.name} is empty: it has no header and no rows") from exc
     except ValueError as exc:
         raise InvalidInputError(f"{path.name} cannot be parsed: {exc}") from exc
+
+
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """An .npz file's arrays, by name: each must have rows, and none may hold Python objects."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InvalidInputError(f"{path.name} holds Python objects, which modelpack does not unpickle from a data "
+                                    "file; save plain numbers (numpy arrays of numbers or strings)") from None
+        raise InvalidInputError(f"{path.name} is not a valid .npz file: {first_line(exc)}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InvalidInputError(f"{path.name} is not a valid .npz file: {first_line(exc)}") from None
+    if not arrays:
+        raise InvalidInputError(f"{path.name} holds no arrays; save one per model input: np.savez(path, name=array)")
+    for name, array in arrays.items():
+        if array.ndim == 0:
+            raise InvalidInputError(f"{path.name}: its array {name!r} holds a single value, not rows; "
+                                    "save an array with one row per example")
+    return arrays
 
 
 def _npy_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
@@ -241,6 +267,11 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
         return data
     if schema.kind == "tensor":
         return _tensor(data, schema, source)
+    if isinstance(data, dict) and schema.kind == "array":  # an .npz file's arrays: the model takes one
+        if len(data) != 1:
+            raise InvalidInputError(f"{source} holds {len(data)} arrays ({', '.join(list(data)[:8])}); the model takes "
+                                    f"one array of {schema.n_features} features per row: save just that one")
+        data = next(iter(data.values()))
     if not hasattr(data, "columns"):
         arr = np.asarray(data)
         if arr.ndim == 1 and arr.shape[0] == schema.n_features:  # one row

@@ -222,3 +222,62 @@ def test_predict_counts_the_rows_it_scored(tmp_path):
     done = CliRunner().invoke(cli, ["predict", str(path), "--data", str(tmp_path / "one.npy"), "-o", str(tmp_path / "o.csv")])
     assert done.exit_code == 0, done.output
     assert "wrote 1 prediction to" in done.output and len((tmp_path / "o.csv").read_text().splitlines()) == 2
+
+
+def _zip_of(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _parquet() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    pd.DataFrame({"x": np.arange(1000.0)}).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("rows.npz", lambda: _zip_of({"a.npy": _npy(np.array([{"x": 1}], dtype=object))}), "rows.npz holds Python objects"),
+    ("rows.npz", lambda: _zip_of({"a.npy": _npy(np.float64(1))}), "rows.npz: its array 'a' holds a single value, not rows"),
+    ("rows.npz", lambda: _zip_of({}), "rows.npz holds no arrays; save one per model input"),
+    ("rows.npz", lambda: b"PK\x03\x04garbage", "rows.npz is not a valid .npz file: "),
+    ("rows.npz", lambda: _zip_of({"a.npy": _npy(np.ones((100, 3)))})[:300], "rows.npz is not a valid .npz file: "),
+    ("rows.parquet", lambda: b"PAR1garbagePAR1", "rows.parquet is not a valid Parquet file: "),
+    ("rows.parquet", lambda: _parquet()[: len(_parquet()) // 2], "rows.parquet is not a valid Parquet file: "),
+])
+def test_a_bad_npz_or_parquet_file_is_one_line_naming_it(tmp_path, name, content, message):
+    """Were: a BadZipFile and a TypeError traceback, numpy's and Arrow's messages naming no file, and
+    "its arrays have different numbers of rows ([])" for an empty archive."""
+    path = tmp_path / name
+    path.write_bytes(content())
+    with pytest.raises(modelpack.errors.InvalidInputError) as refused:
+        list(data_module.iter_batches(path, 100))
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_an_npz_of_one_array_feeds_a_model_of_one_array(tmp_path):
+    """It was "the model expects 4 features per row, got an input of shape ()"."""
+    from click.testing import CliRunner
+    from sklearn.linear_model import LogisticRegression
+
+    from modelpack.cli import cli
+
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    path = tmp_path / "m.joblib"
+    modelpack.save(LogisticRegression().fit(X, X[:, 0] > 0), path, sample=X)
+    np.savez(tmp_path / "one.npz", rows=X)
+    np.savez(tmp_path / "two.npz", rows=X, more=X)
+    done = CliRunner().invoke(cli, ["predict", str(path), "--data", str(tmp_path / "one.npz"), "-o", str(tmp_path / "o.csv")])
+    assert done.exit_code == 0, done.output
+    written = pd.read_csv(tmp_path / "o.csv")["prediction"].tolist()
+    assert written == modelpack.load(path).predict(X).tolist()
+    done = CliRunner().invoke(cli, ["predict", str(path), "--data", str(tmp_path / "two.npz"), "-o", str(tmp_path / "p.csv")])
+    assert done.exit_code == 1 and not (tmp_path / "p.csv").exists()
+    assert "two.npz holds 2 arrays (rows, more); the model takes one array of 4 features per row" in done.output
