@@ -95,7 +95,7 @@ HAND_WRITTEN: dict[tuple[str, str], Entry] = {
     ("sklearn.tree._tree", "Tree"): Entry(call=lambda vm, f, a: g.call_tree(f, a, vm.budget.charge),
                                           build=lambda vm, i, s: g.build_tree(i, s, vm.policy.trees)),
     ("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor"): Entry(
-        new=True, build=lambda vm, i, s: g.build_tree_predictor(i, s)),
+        new=True, build=lambda vm, i, s: g.build_tree_predictor(i, s, vm.policy.predictors)),
     ("sklearn.utils._bunch", "Bunch"): Entry(value=True, new=True, build=BUILD_DICT, container=dict),
     # boosters: from the model bytes in the file, never from a path (a call is refused).
     ("xgboost.core", "Booster"): Entry(new=True, build=lambda vm, i, s: g.build_xgboost_booster(i, s)),

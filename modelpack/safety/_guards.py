@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -465,16 +466,8 @@ def check_tree_states(trees: list[tuple[Any, Any]], charge: Any) -> list[dict[st
                 "a decision tree's arrays do not match its node count")
         claimed = _int(state["max_depth"], "Tree max_depth", 0, 1 << 31)
         checked.append({"max_depth": claimed, "node_count": count, "nodes": nodes, "values": values})
-    group: list[int] = []
-    total = 0
-    for i, state in enumerate(checked):
-        if group and total + state["node_count"] > TREE_NODES_CHECKED:
-            _check_tree_nodes([checked[j] for j in group], [trees[j][0] for j in group])
-            group, total = [], 0
-        group.append(i)
-        total += state["node_count"]
-    if group:
-        _check_tree_nodes([checked[j] for j in group], [trees[j][0] for j in group])
+    for group in _rounds([c["node_count"] for c in checked]):
+        _check_tree_nodes([checked[i] for i in group], [trees[i][0] for i in group])
     return checked
 
 
@@ -509,36 +502,75 @@ def set_trees(pending: dict[int, tuple[Any, Any]], charge: Any) -> None:
     pending.clear()
 
 
-def check_tree_predictor(state: Any) -> dict[str, np.ndarray]:
-    """HistGradientBoosting's TreePredictor: Cython follows left/right and bitset_idx unchecked."""
+def check_tree_predictors(predictors: list[Any]) -> list[dict[str, np.ndarray]]:
+    """HistGradientBoosting's TreePredictors' states: Cython follows left/right and bitset_idx
+    unchecked. As for decision trees, the per-node checks run over all their nodes at once (a model
+    has one predictor per iteration and class), in rounds of up to :data:`TREE_NODES_CHECKED` nodes.
+    The arrays are private read-only copies: a predictor keeps them as they are."""
     PREDICTOR_RECORD_DTYPE = _dtype_of("sklearn.ensemble._hist_gradient_boosting.common", "PREDICTOR_RECORD_DTYPE")
 
-    require(type(state) is dict and set(state) == {"nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"},
-            "a TreePredictor's state is not scikit-learn's")
-    nodes = array(state["nodes"], "TreePredictor nodes", PREDICTOR_RECORD_DTYPE, 1)
-    raw = array(state["raw_left_cat_bitsets"], "TreePredictor bitsets", np.uint32, 2)
-    binned = array(state["binned_left_cat_bitsets"], "TreePredictor bitsets", np.uint32, 2)
-    require(raw.shape == binned.shape and raw.shape[1:] == (8,), "TreePredictor bitsets are malformed")
-    require(len(nodes) >= 1 and bool(np.all(nodes["is_leaf"] <= 1)), "TreePredictor nodes are malformed")
-    leaf = nodes["is_leaf"] == 1
-    left = np.where(leaf, -1, nodes["left"].astype(np.int64))
-    right = np.where(leaf, -1, nodes["right"].astype(np.int64))
-    _descending_tree(left, right, "gradient-boosting tree")
+    checked: list[dict[str, np.ndarray]] = []
+    for state in predictors:
+        require(type(state) is dict and set(state) == {"nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"},
+                "a TreePredictor's state is not scikit-learn's")
+        nodes = array(state["nodes"], "TreePredictor nodes", PREDICTOR_RECORD_DTYPE, 1)
+        raw = array(state["raw_left_cat_bitsets"], "TreePredictor bitsets", np.uint32, 2)
+        binned = array(state["binned_left_cat_bitsets"], "TreePredictor bitsets", np.uint32, 2)
+        require(raw.shape == binned.shape and raw.shape[1:] == (8,), "TreePredictor bitsets are malformed")
+        require(len(nodes) >= 1, "TreePredictor nodes are malformed")
+        for array_ in (nodes, raw, binned):
+            array_.flags.writeable = False
+        checked.append({"nodes": nodes, "raw_left_cat_bitsets": raw, "binned_left_cat_bitsets": binned})
+    for group in _rounds([len(c["nodes"]) for c in checked]):
+        _check_predictor_nodes([checked[i] for i in group])
+    return checked
+
+
+def _rounds(counts: list[int]) -> Iterator[list[int]]:
+    """Indices of consecutive trees, grouped up to :data:`TREE_NODES_CHECKED` nodes a group (a tree
+    bigger than that is a group of its own)."""
+    group: list[int] = []
+    total = 0
+    for i, count in enumerate(counts):
+        if group and total + count > TREE_NODES_CHECKED:
+            yield group
+            group, total = [], 0
+        group.append(i)
+        total += count
+    if group:
+        yield group
+
+
+def _check_predictor_nodes(checked: list[dict[str, np.ndarray]]) -> None:
+    counts = [len(c["nodes"]) for c in checked]
+    is_leaf, left, right, feature, bitset, missing, categorical = (
+        np.concatenate([c["nodes"][name] for c in checked])
+        for name in ("is_leaf", "left", "right", "feature_idx", "bitset_idx", "missing_go_to_left", "is_categorical"))
+    require(bool(np.all(is_leaf <= 1)), "TreePredictor nodes are malformed")
+    leaf = is_leaf == 1
+    _descending_trees(np.where(leaf, -1, left.astype(np.int64)), np.where(leaf, -1, right.astype(np.int64)), counts,
+                      "gradient-boosting tree")
     inner = ~leaf
-    categorical = inner & (nodes["is_categorical"] == 1)
-    require(bool(np.all(nodes["feature_idx"][inner] >= 0)), "a gradient-boosting tree splits on a negative feature")
-    require(bool(np.all(nodes["bitset_idx"][categorical] < len(raw))), "a gradient-boosting tree's bitset index is out of range")
-    require(bool(np.all(nodes["missing_go_to_left"] <= 1)) and bool(np.all(nodes["is_categorical"] <= 1)),
-            "TreePredictor flags are not 0 or 1")
-    for array_ in (nodes, raw, binned):
-        array_.flags.writeable = False
-    return {"nodes": nodes, "raw_left_cat_bitsets": raw, "binned_left_cat_bitsets": binned}
+    bitsets = np.repeat(np.array([len(c["raw_left_cat_bitsets"]) for c in checked], dtype=np.int64), counts)
+    is_categorical = inner & (categorical == 1)
+    require(bool(np.all(feature[inner] >= 0)), "a gradient-boosting tree splits on a negative feature")
+    require(bool(np.all(bitset[is_categorical] < bitsets[is_categorical])),
+            "a gradient-boosting tree's bitset index is out of range")
+    require(bool(np.all(missing <= 1)) and bool(np.all(categorical <= 1)), "TreePredictor flags are not 0 or 1")
 
 
-def build_tree_predictor(inst: Any, state: Any) -> Any:
-    require("nodes" not in inst.__dict__, "a TreePredictor's state is set twice")
-    inst.__dict__.update(check_tree_predictor(state))
+def build_tree_predictor(inst: Any, state: Any, pending: dict[int, tuple[Any, Any]]) -> Any:
+    """Checked and set when the load ends, with every other predictor (:func:`set_tree_predictors`)."""
+    require("nodes" not in inst.__dict__ and id(inst) not in pending, "a TreePredictor's state is set twice")
+    pending[id(inst)] = (inst, state)
     return inst
+
+
+def set_tree_predictors(pending: dict[int, tuple[Any, Any]]) -> None:
+    predictors = list(pending.values())
+    for (inst, _), state in zip(predictors, check_tree_predictors([state for _, state in predictors])):
+        inst.__dict__.update(state)
+    pending.clear()
 
 
 # --- scikit-learn: neighbours trees and distance metrics ----------------------------------------------

@@ -58,6 +58,7 @@ class LoadPolicy:
     _values: dict[int, tuple[str, str, Entry]] = field(default_factory=dict)
     _types: dict[type, Entry] = field(default_factory=dict)
     trees: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # decision trees set when the load ends
+    predictors: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # HistGradientBoosting's, likewise
 
     def _refuse(self, machine: Machine, module: str, name: str, what: str = "") -> UntrustedContentError:
         if what:
@@ -174,6 +175,9 @@ class LoadPolicy:
     def finish(self, machine: Machine, root: Any) -> Any:
         if self.trees:
             _guarded(machine, "sklearn.tree._tree", "Tree", lambda: g.set_trees(self.trees, machine.budget.charge))
+        if self.predictors:
+            _guarded(machine, "sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor",
+                     lambda: g.set_tree_predictors(self.predictors))
         check_graph(root, machine.source)
         return root
 
@@ -298,7 +302,7 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
     """
     seen: set[int] = set()
     todo: list[tuple[Any, int]] = [(root, 0)]
-    trees: list[Any] = []
+    trees: dict[str, list[Any]] = {TREE: [], PREDICTOR: []}  # checked together, once the walk has ended
     while todo:
         obj, depth = todo.pop()
         if id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool, type(None))):
@@ -316,19 +320,26 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
         except g.Refused as exc:
             raise UntrustedContentError(f"{source}: {type(obj).__module__}.{type(obj).__qualname__} refused: {exc}") from None
         todo.extend((child, depth + 1) for child in _children(obj))
-    if trees:
+    for kind, found in trees.items():
+        if not found:
+            continue
         try:
-            g.check_tree_states([(tree, tree.__getstate__()) for tree in trees], lambda n, what: None)
+            if kind == TREE:
+                g.check_tree_states([(tree, tree.__getstate__()) for tree in found], lambda n, what: None)
+            else:
+                g.check_tree_predictors([{k: obj.__dict__.get(k) for k in ("nodes", "binned_left_cat_bitsets",
+                                                                            "raw_left_cat_bitsets")} for obj in found])
         except g.Refused as exc:
-            raise UntrustedContentError(f"{source}: sklearn.tree._tree.Tree refused: {exc}") from None
+            raise UntrustedContentError(f"{source}: {kind} refused: {exc}") from None
 
 
-def _check_native(obj: Any, trees: list[Any]) -> None:
+TREE, PREDICTOR = "sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+
+
+def _check_native(obj: Any, trees: dict[str, list[Any]]) -> None:
     name = f"{type(obj).__module__}.{type(obj).__qualname__}"
-    if name == "sklearn.tree._tree.Tree":
-        trees.append(obj)
-    elif name == "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor":
-        g.check_tree_predictor({k: obj.__dict__.get(k) for k in ("nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets")})
+    if name in trees:
+        trees[name].append(obj)
 
 
 def _n_features(obj: Any) -> int | None:

@@ -162,6 +162,32 @@ def tree_child_in_the_next_tree(folder: Path, marker: Path) -> Path:
     return _write(folder, "tree_next.pkl", pickle.dumps(_tree_with(mutate, index=2), protocol=5))
 
 
+def _hist_gradient_boosting_with_a_child_in_the_next_tree() -> Any:
+    """A fitted HistGradientBoosting model whose middle predictor's last split points one past its
+    own nodes: into the next predictor's, were they checked as one array."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    model = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, X[:, 0] > 0)
+    nodes = model._predictors[2][0].nodes
+    inner = np.flatnonzero(nodes["is_leaf"] == 0)
+    nodes["right"][inner[-1]] = len(nodes)
+    return model
+
+
+def hist_gradient_boosting_child_in_the_next_tree(folder: Path, marker: Path) -> Path:
+    return _write(folder, "hgb_next.pkl", pickle.dumps(_hist_gradient_boosting_with_a_child_in_the_next_tree(), protocol=5))
+
+
+def skops_hist_gradient_boosting_child_in_the_next_tree(folder: Path, marker: Path) -> Path:
+    import skops.io as sio
+
+    path = folder / "hgb_next.skops"
+    sio.dump(_hist_gradient_boosting_with_a_child_in_the_next_tree(), path)
+    return path
+
+
 def tree_short_n_classes(folder: Path, marker: Path) -> Path:
     from sklearn.tree._tree import Tree
 
@@ -286,7 +312,8 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     *(os_system_in_joblib(c) for c in (0, 3, "gzip", "bz2", "lzma", "xz", "zlib")),
     booster_from_path, lightgbm_booster_from_dev_zero,
     tree_child_out_of_range, tree_cycle, tree_feature_out_of_range, tree_depth_understated,
-    tree_child_in_the_next_tree, tree_short_n_classes, dtype_hidden_object,
+    tree_child_in_the_next_tree, hist_gradient_boosting_child_in_the_next_tree,
+    skops_hist_gradient_boosting_child_in_the_next_tree, tree_short_n_classes, dtype_hidden_object,
     bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
     skops_metadata_bomb, skops_tree_child_in_the_next_tree, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
     unparsable_prefix,

@@ -100,3 +100,25 @@ def test_trees_are_set_only_when_checked_and_once():
     assert all(np.array_equal(a.value, b.value) and a.max_depth == b.max_depth for a, b in zip(empty, fitted))
     with pytest.raises(Refused, match="set twice"):
         build_tree(empty[1], fitted[1].__getstate__(), pending)
+
+
+def test_gradient_boosting_predictors_are_set_only_when_checked_and_once():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from modelpack.safety._guards import build_tree_predictor, set_tree_predictors
+
+    X, y = make_classification(300, 6, random_state=0)
+    fitted = [p for (p,) in HistGradientBoostingClassifier(max_iter=4, random_state=0).fit(X, y)._predictors]
+    pending: dict = {}
+    empty = [type(p).__new__(type(p)) for p in fitted]
+    for predictor, source in zip(empty, fitted):
+        build_tree_predictor(predictor, dict(source.__dict__), pending)
+        assert "nodes" not in predictor.__dict__  # not yet: the load has not ended
+    with pytest.raises(Refused, match="set twice"):
+        build_tree_predictor(empty[0], dict(fitted[0].__dict__), pending)
+    set_tree_predictors(pending)
+    for predictor, source in zip(empty, fitted):
+        assert np.array_equal(predictor.nodes, source.nodes) and not predictor.nodes.flags.writeable
+        assert predictor.nodes is not source.nodes  # a private copy
+        args = (X.astype(np.float64), np.zeros((0, 8), np.uint32), np.zeros(6, np.uint32), 1)
+        np.testing.assert_array_equal(predictor.predict(*args), source.predict(*args))
