@@ -80,6 +80,10 @@ def iter_batches(path: str | Path, batch_size: int = 10_000, schema: InputSchema
         raise InvalidInputError(f"{path.name} cannot be parsed: {exc}") from exc
 
 
+_HOLDS_OBJECTS = ("holds Python objects, which modelpack does not unpickle from a data file; save plain numbers "
+                  "(numpy arrays of numbers or strings)")
+
+
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
     """An .npz file's arrays, by name: each must have rows, and none may hold Python objects."""
     import zipfile
@@ -89,8 +93,7 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
             arrays = {name: archive[name] for name in archive.files}
     except ValueError as exc:
         if "allow_pickle" in str(exc):
-            raise InvalidInputError(f"{path.name} holds Python objects, which modelpack does not unpickle from a data "
-                                    "file; save plain numbers (numpy arrays of numbers or strings)") from None
+            raise InvalidInputError(f"{path.name} {_HOLDS_OBJECTS}") from None
         raise InvalidInputError(f"{path.name} is not a valid .npz file: {first_line(exc)}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise InvalidInputError(f"{path.name} is not a valid .npz file: {first_line(exc)}") from None
@@ -122,8 +125,7 @@ def _npy_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
         except ValueError as exc:  # not an .npy file, or a header numpy cannot read
             raise InvalidInputError(f"{path.name} is not a valid .npy file: {first_line(exc)}") from None
         if dtype.hasobject:
-            raise InvalidInputError(f"{path.name} holds Python objects, which modelpack does not unpickle from a data "
-                                    "file; save plain numbers (numpy arrays of numbers or strings)")
+            raise InvalidInputError(f"{path.name} {_HOLDS_OBJECTS}")
         if len(shape) == 0:
             raise InvalidInputError(f"{path.name} holds a single value, not rows; save an array with one row per example")
         if whole is not None:

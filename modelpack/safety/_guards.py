@@ -391,32 +391,28 @@ def call_tree(func: Any, args: tuple[Any, ...], charge: Any) -> Any:
     return func(n_features, n_classes, n_outputs)
 
 
-def _descending_tree(left: np.ndarray, right: np.ndarray, what: str) -> int:
-    """Children come after their parent, each node has one parent, every node is reached: the
-    walk from the root always ends. Returns the depth."""
-    return int(_descending_trees(left, right, [len(left)], what)[0])
-
-
 def _descending_trees(left: np.ndarray, right: np.ndarray, counts: list[int], what: str) -> np.ndarray:
-    """:func:`_descending_tree` for trees stored one after another (``counts`` nodes each, child
-    indices counted from each tree's first node), in one round of numpy calls for all of them:
-    each call costs microseconds whatever its length, and a forest has hundreds of small trees.
-    Returns each tree's depth."""
+    """Children come after their parent, each node has one parent, every node is reached: the walk
+    from each root always ends. For trees stored one after another (``counts`` nodes each, child
+    indices counted from each tree's first node), in one round of numpy calls for all of them: each
+    call costs microseconds whatever its length, and a forest has hundreds of small trees. Returns
+    each tree's depth."""
     n, trees = len(left), len(counts)
     starts = np.zeros(trees, dtype=np.intp)
     np.cumsum(counts[:-1], out=starts[1:])
     first = np.repeat(starts, counts)  # each node's tree's first node
     inner = np.flatnonzero(left != -1)
     require(np.count_nonzero(right == -1) == n - len(inner), f"{what}: a node has one child")
-    local = inner - first[inner]  # an inner node's index within its tree
+    base = first[inner]
+    local = inner - base  # an inner node's index within its tree
     size = np.repeat(np.asarray(counts, dtype=np.intp), counts)[inner]
     low, high = left[inner], right[inner]
     require(bool(np.all((low > local) & (low < size) & (high > local) & (high < size))),
             f"{what}: a child index is out of range or points backwards")
     # Every node but the roots gets a parent; as many children as non-roots, so none has two.
     parent = np.full(n, -1, dtype=np.intp)
-    parent[low + first[inner]] = inner
-    parent[high + first[inner]] = inner
+    parent[low + base] = inner
+    parent[high + base] = inner
     require(2 * len(inner) == n - trees and np.count_nonzero(parent < 0) == trees,
             f"{what}: nodes are shared or unreachable")
     # The depth by pointer jumping: each node's distance to an ancestor, the ancestor's ancestor taken
@@ -479,7 +475,8 @@ def _check_tree_nodes(checked: list[dict[str, Any]], trees: list[Any]) -> None:
     depths = _descending_trees(left, right, counts, "decision tree")
     inner = left != -1
     n_features = np.repeat(np.array([tree.n_features for tree in trees], dtype=np.intp), counts)[inner]
-    require(bool(np.all((feature[inner] >= 0) & (feature[inner] < n_features))),
+    feature = feature[inner]
+    require(bool(np.all((feature >= 0) & (feature < n_features))),
             "a decision tree splits on a feature it does not have")
     require(bool(np.all(missing <= 1)), "a decision tree's missing_go_to_left is not 0 or 1")
     for state, depth in zip(checked, depths.tolist()):

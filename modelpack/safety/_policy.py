@@ -293,6 +293,9 @@ def _children(obj: Any) -> Iterable[Any]:
     return d.values() if type(d) is dict else ()
 
 
+TREE, PREDICTOR = "sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+
+
 def check_graph(root: Any, source: str, native: bool = False) -> None:
     """Walk every object once (iteratively) and check what native code assumes across objects.
 
@@ -331,9 +334,6 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
                                                                             "raw_left_cat_bitsets")} for obj in found])
         except g.Refused as exc:
             raise UntrustedContentError(f"{source}: {kind} refused: {exc}") from None
-
-
-TREE, PREDICTOR = "sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 
 
 def _check_native(obj: Any, trees: dict[str, list[Any]]) -> None:

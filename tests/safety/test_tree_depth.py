@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from sklearn.datasets import make_classification
 from sklearn.tree import DecisionTreeClassifier
 
-from modelpack.safety._guards import Refused, _descending_tree, _descending_trees, build_tree, set_trees
+from modelpack.safety._guards import Refused, _descending_trees, build_tree, set_trees
+
+
+def _descending_tree(left: np.ndarray, right: np.ndarray, what: str) -> int:
+    """One tree's depth, checked as a forest of one."""
+    return int(_descending_trees(left, right, [len(left)], what)[0])
 
 
 def _walked_depth(left: np.ndarray, right: np.ndarray) -> int:
