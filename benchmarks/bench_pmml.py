@@ -44,7 +44,7 @@ t = time.perf_counter(); evaluator.evaluate({f"x{i + 1}": 0.0 for i in range(20)
 """
 
 
-def first_use(path: Path, cache: Path, rounds: int = 3) -> dict[str, tuple[float, float]]:
+def first_use(path: Path, cache: Path, rounds: int = 5) -> dict[str, tuple[float, float]]:
     """Fastest (first load, first one-row predict) in a fresh process: modelpack from the XML, modelpack
     from its cache entry, and raw jpmml_evaluator, alternating."""
     env = {**os.environ, "MODELPACK_CACHE_DIR": str(cache)}
@@ -109,7 +109,7 @@ def main() -> None:
     ]
     print_table("10k rows, 100-tree forest", ["scorer", "time", "vs evaluateAll"], rows)
     print(f"\nexport with sklearn2pmml: {fmt_seconds(r['export_seconds'])}")
-    print_table("a fresh process: the first load (JVM start included) and the first one-row predict, best of 3 alternating",
+    print_table("a fresh process: the first load (JVM start included) and the first one-row predict, best of 5 alternating",
                 ["document", "", "first load", "first predict"],
                 [[document, name, fmt_seconds(load), fmt_seconds(predict)]
                  for document, runs in r["first_use_in_fresh_process"].items() for name, (load, predict) in runs.items()])

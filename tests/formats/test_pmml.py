@@ -197,3 +197,23 @@ def test_kmeans_labels_and_distances(tmp_path):
     trained = models()["kmeans"]
     _, loaded = _save_load(trained.model, trained.X, tmp_path)
     assert_same_outputs(trained.model, loaded, trained.X, rtol=1e-9, atol=1e-9)
+
+
+def test_loading_runs_jpmmls_default_visitors_but_six_interners():
+    """modelpack leaves out six of the interners JPMML runs by default after reading XML (they cost a
+    second of a large document's first load and change no result, see benchmarks.md); every other
+    visitor of JPMML's default, in its order, still runs. A JPMML that adds a visitor to its default
+    fails this test, so that whoever upgrades it decides whether modelpack runs the new one."""
+    import jpype
+    from jpmml_evaluator.jpype import JPypeBackend
+
+    from modelpack.formats.pmml._java import ensure_jvm
+    from modelpack.formats.pmml._runtime import _loading
+
+    ensure_jvm()
+    default = [str(c.getSimpleName()) for c in jpype.JClass("org.jpmml.evaluator.visitors.ModelEvaluatorVisitorBattery")(False)]
+    left_out = ["StringInterner", "IntegerInterner", "FloatInterner", "DoubleInterner", "MiningFieldInterner",
+                "PredicateInterner"]
+    ours = [str(c.getSimpleName()) for c in _loading(JPypeBackend()).javaModelEvaluatorBuilder.getVisitors()]
+    assert ours == [name for name in default if name not in left_out]
+    assert "ScoreDistributionInterner" in ours and "ValueParser" in ours

@@ -19,7 +19,7 @@ def make_evaluator(path: Path, data: bytes, transpile: bool = False) -> Any:
     """JPMML's evaluator for the document ``data`` (the bytes read from ``path``, the same bytes the
     refusing parser checked): built from the kept object of an earlier load when there is one
     (:mod:`._cache`), else from the XML, whose object is then kept."""
-    from jpmml_evaluator import LoadingModelEvaluatorBuilder, ModelEvaluatorBuilder
+    from jpmml_evaluator import ModelEvaluatorBuilder
     from jpmml_evaluator.jpype import JPypeBackend
 
     from . import _cache
@@ -28,14 +28,14 @@ def make_evaluator(path: Path, data: bytes, transpile: bool = False) -> Any:
     backend = JPypeBackend()
     try:
         if transpile:  # compiled to Java classes in memory: nothing to keep
-            return LoadingModelEvaluatorBuilder(backend).loadBytes(data).transpile().build()
+            return _loading(backend).loadBytes(data).transpile().build()
         entry = _cache.entry_for(data)
         if entry is not None and (kept := _cache.read(entry)) is not None:
             try:
                 return ModelEvaluatorBuilder(backend, kept).build()
             except Exception as exc:  # never a reason to refuse the document: its XML decides
                 _cache.discard(entry, exc)
-        builder = LoadingModelEvaluatorBuilder(backend).loadBytes(data)
+        builder = _loading(backend).loadBytes(data)
         evaluator = builder.build()
         if entry is not None:  # only a document JPMML built an evaluator from is kept
             _cache.write(entry, builder.javaModelEvaluatorBuilder.getPMML())
@@ -48,6 +48,28 @@ def make_evaluator(path: Path, data: bytes, transpile: bool = False) -> Any:
                 "modelpack scores PMML with JPMML, so this document needs another PMML engine"
             ) from exc
         raise CorruptFileError(f"JPMML cannot load {path.name}: {message}") from exc
+
+
+def _loading(backend: Any) -> Any:
+    """JPMML's builder from XML, with the visitors it runs by default over what it read
+    (``ModelEvaluatorVisitorBattery``) but six of its seven interners, which share equal strings,
+    numbers, mining fields and predicates between trees: in a fresh JVM they took 1.3 s of a 13 MB
+    forest's 4-5 s first load, to save 2 MiB of heap and 0.3 MB of its cache entry, and change no
+    result. The score distributions' interner stays: it shrinks the cache entry by a fifth (1 MB),
+    which every later load reads back. The optimizers, which parse values and shape elements for
+    fast scoring, and the finalizers, which trim lists, run as before."""
+    import jpype
+    from jpmml_evaluator import LoadingModelEvaluatorBuilder
+
+    visitors = jpype.JClass("org.jpmml.model.visitors.VisitorBattery")()
+    for name in ("AttributeOptimizer", "ElementOptimizer"):
+        visitors.addAll(jpype.JClass(f"org.jpmml.evaluator.visitors.{name}Battery")())
+    visitors.add(jpype.JClass("org.jpmml.model.visitors.ScoreDistributionInterner"))
+    for name in ("AttributeFinalizer", "ElementFinalizer"):
+        visitors.addAll(jpype.JClass(f"org.jpmml.evaluator.visitors.{name}Battery")())
+    builder = LoadingModelEvaluatorBuilder(backend)
+    builder.javaModelEvaluatorBuilder.setVisitors(visitors)
+    return builder
 
 
 def check_namespace(path: Path, document: PmmlDescription) -> None:
