@@ -222,8 +222,22 @@ def _end_of_subtree(data: bytes, name: bytes, position: int) -> int | None:
     return None
 
 
-_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding[ \t\r\n]*=[ \t\r\n]*[\"']([^\"']*)[\"']")
+_ENCODING = re.compile(rb"[ \t\r\n]encoding[ \t\r\n]*=[ \t\r\n]*[\"']([^\"']*)[\"']")
 _ONE_BYTE_MARKUP = re.compile(r"(?i)utf-?8|(?:us-)?ascii|iso[-_]?8859-\d+|latin-?1|(?:windows|cp)-?125\d")
+
+
+def _markup_in_ascii(data: bytes) -> bool:
+    """Whether every ``<`` of the document's markup is the byte 0x3C and nothing else is: UTF-8 (the
+    default), ASCII, ISO-8859 and Windows code pages; not UTF-16 or -32, nor EBCDIC, which a
+    declaration may name after ASCII bytes."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]:
+        return False
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if not (data.startswith(b"<?xml", start) and data[start + 5:start + 6] in (b" ", b"\t", b"\r", b"\n")):
+        return True  # no declaration: UTF-8
+    end = data.find(b"?>", start)
+    declared = _ENCODING.search(data, start, end) if end > 0 else None
+    return end > 0 and (declared is None or _ONE_BYTE_MARKUP.fullmatch(declared.group(1).decode("latin-1")) is not None)
 
 
 def _describe_skipping(path: Path, data: bytes) -> PmmlDescription:
@@ -231,9 +245,7 @@ def _describe_skipping(path: Path, data: bytes) -> PmmlDescription:
     end: the parser gets the document with those subtrees' content left out (most of a forest's
     13 MB is nodes: 0.22 s parsed, ~0.08 s skipped). Raises :class:`_Unsure` when the document is
     not in an encoding whose markup is ASCII bytes, or the parser finds it malformed."""
-    declared = _ENCODING.match(data[:1024])
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4] or (
-            declared is not None and not _ONE_BYTE_MARKUP.fullmatch(declared.group(1).decode("latin-1"))):
+    if not _markup_in_ascii(data):
         raise _Unsure
     parser = _parser(path.name)
     reader = _Reader(parser)
@@ -245,8 +257,10 @@ def _describe_skipping(path: Path, data: bytes) -> PmmlDescription:
             start = fed + skipped
             parser.Parse(view[start:tag.end()], False)  # up to and with the start tag
             fed += tag.end() - start
-            if tag.group(2) or reader.skipping != 1 or reader.skipped_from != tag.start() - skipped:
-                continue  # an empty element, or one the reader describes or skips inside another
+            if reader.skipping != 1 or reader.skipped_from != tag.start() - skipped or tag.group(2):
+                if reader.skipping:  # inside a subtree the reader skips itself (its name was prefixed)
+                    break  # its handlers read the rest: splitting the input for each tag inside costs more
+                continue  # an element the reader describes (outside the model), or an empty one it skipped
             end = _end_of_subtree(data, tag.group(1), tag.end())
             if end is None:
                 break  # the reader's own skipping handlers read the rest
