@@ -1,9 +1,11 @@
-"""`info` on PMML skips the content of a tree's nodes (and other undescribed subtrees) unparsed:
-it must describe every document exactly as the whole parse does, and say the same when it fails."""
+"""Describing PMML (`info`, and every load before JPMML reads the bytes) skips the content of a tree's
+nodes (and other undescribed subtrees) unparsed: it must describe every document exactly as the whole
+parse does, and say the same when it fails."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from xml.parsers import expat
 
 import pytest
@@ -12,20 +14,29 @@ from hypothesis import strategies as st
 
 from modelpack import CorruptFileError, UntrustedContentError
 from modelpack.formats.pmml import _describe
-from modelpack.formats.pmml._describe import _describe_skipping, _end_of_subtree, _Unsure, describe_document
+from modelpack.formats.pmml._describe import (
+    _describe_skipping,
+    _describe_whole,
+    _end_of_subtree,
+    _Unsure,
+    describe_document,
+)
 
 CORPUS = Path(__file__).parents[1] / "data" / "foreign" / "pmml"
 NAMESPACE = "http://www.dmg.org/PMML-4_4"
 
 
 def _both(path: Path) -> tuple[object, object]:
-    """(whole parse, skipping read) of ``path``: a description, or the error's type and words."""
-    def run(*data: bytes) -> object:
+    """(whole parse, what info and load use) of ``path``: a description, or the error's type and words;
+    the second by the path (``info``) and by the bytes (a load) must be the same."""
+    def run(describe: Any, *data: bytes) -> object:
         try:
-            return describe_document(path, *data)
+            return describe(path, *data)
         except (CorruptFileError, UntrustedContentError) as exc:
             return type(exc), str(exc)
-    return run(path.read_bytes()), run()
+    by_path, by_bytes = run(describe_document), run(describe_document, path.read_bytes())
+    assert by_path == by_bytes
+    return run(_describe_whole), by_path
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.iterdir()), ids=lambda p: p.name)
@@ -184,7 +195,7 @@ def test_a_forest_is_read_skipping_its_nodes(tmp_path):
     path.write_text(document)
     described = _describe_skipping(path, document.encode())
     assert described.segments == 50 and described.inputs == ["x"] and described.target == "y"
-    assert described == describe_document(path, document.encode())
+    assert described == _describe_whole(path, document.encode())
 
     path.write_text(document[: len(document) // 2])
     whole, skipping = _both(path)

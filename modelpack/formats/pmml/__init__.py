@@ -49,7 +49,7 @@ class PmmlFormat(Format):
         options.pop("trust", None)  # PMML is data, not code: nothing to trust
         self.reject_options(options)
         data = path.read_bytes()  # read once: JPMML gets the bytes the refusing parser checked
-        document = describe_document(path, data)  # the whole document, refusing DTDs, before JPMML parses it
+        document = describe_document(path, data)  # refusing DTDs and entities, before JPMML parses it
         check_namespace(path, document)
         recorded = Metadata.from_dict(json.loads(document.extension)) if document.extension else metadata
         return PmmlModel(make_evaluator(path, data, transpile=transpile), recorded, path, document)

@@ -144,19 +144,26 @@ class PmmlDescription:
 
 
 def describe_document(path: Path, data: bytes | None = None) -> PmmlDescription:
-    """Read ``path`` (or ``data``, its bytes read already) once with the refusing parser (no DTD,
-    no entities) and describe it.
+    """Read ``path`` (or ``data``, its bytes read already: a load hands JPMML the same bytes next)
+    with the refusing parser (no DTD, no entities) and describe it.
 
-    With ``data`` (a load: JPMML gets these bytes next) every byte goes through the parser. Without
-    (``modelpack info``), a file of up to :data:`WHOLE_FILE` bytes is read whole and the content of
-    the subtrees that hold nothing described (a tree's nodes, a network's layers) is not parsed,
-    only read for where it ends (:func:`_describe_skipping`): the document around them is."""
+    The content of the subtrees that hold nothing described (a tree's nodes, a network's layers) is
+    not parsed, only read for where it ends (:func:`_describe_skipping`); the document around them
+    is. That content cannot hide a DTD or an entity declaration from the parser: a subtree holding
+    ``<!`` or ``<?`` anywhere is parsed, and a DOCTYPE can only stand before the root element. A file
+    of over :data:`WHOLE_FILE` bytes given by its path streams through the parser whole."""
     if data is None and path.stat().st_size <= WHOLE_FILE:
-        whole = path.read_bytes()
+        data = path.read_bytes()
+    if data is not None:
         try:
-            return _describe_skipping(path, whole)
+            return _describe_skipping(path, data)
         except _Unsure:
-            data = whole  # the whole parse decides, and words any error as it always has
+            pass  # the whole parse decides, and words any error as it always has
+    return _describe_whole(path, data)
+
+
+def _describe_whole(path: Path, data: bytes | None = None) -> PmmlDescription:
+    """:func:`describe_document` with every byte through the parser: from ``data``, else streamed from ``path``."""
     parser = _parser(path.name)
     reader = _Reader(parser)
     reader.listen()
