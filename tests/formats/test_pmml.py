@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -118,6 +119,53 @@ def test_hostile_xml_is_refused_not_expanded(tmp_path, document):
         modelpack.load(path)
     with pytest.raises(UntrustedContentError):
         modelpack.describe(path)
+
+
+TREE = """<?xml version="1.0" encoding="UTF-8"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+  <Header/>
+  <DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/>
+  </DataDictionary>
+  <TreeModel functionName="regression" noTrueChildStrategy="returnLastPrediction">
+    <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+    <Node score="0"><True/>
+      <Node score="1"><SimplePredicate field="x" operator="lessThan" value="INSIDE"/></Node>
+    </Node>
+  </TreeModel>
+</PMML>
+"""
+
+
+@pytest.mark.parametrize("inside, said", [
+    ("&secret;", "not well-formed XML: undefined entity: line 11"),
+    ('0"/><!DOCTYPE x [<!ENTITY secret SYSTEM "file:///etc/passwd">]><True a="&secret;', "not well-formed XML"),
+    ('0.5"/><Foo></Bar><True a="1', "not well-formed XML: mismatched tag: line 11"),
+    ('0.5"/><Foo/><True a="1', 'JPMML cannot load tree.pmml: jakarta.xml.bind.UnmarshalException: unexpected element'),
+], ids=["undefined_entity", "doctype", "malformed", "not_pmml_schema"])
+def test_bad_content_inside_the_nodes_the_description_skips(tmp_path, inside, said):
+    """Describing a document leaves tree nodes unparsed, but nothing in them reaches JPMML expanded:
+    a subtree holding a declaration is parsed (and refused), and an entity no DTD declares is refused
+    by JPMML's parser. Malformed node content is then said as the refusing parser says it, and what
+    JAXB refuses in one line. The same tree with a number there loads and scores."""
+    path = tmp_path / "tree.pmml"
+    path.write_text(TREE.replace("INSIDE", "0.5"))
+    assert list(modelpack.load(path).predict(np.array([[0.0], [1.0]]))) == [1.0, 0.0]
+    path.write_text(TREE.replace("INSIDE", inside))
+    with pytest.raises(CorruptFileError, match=re.escape(said)) as refused:
+        modelpack.load(path)
+    assert "root:" not in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_what_jaxb_refuses_is_one_line_and_nothing_more(tmp_path):
+    """JAXB's default handler printed each error it met to the process's stdout, beside modelpack's line."""
+    path = tmp_path / "tree.pmml"
+    path.write_text(TREE.replace("INSIDE", '0.5"/><Foo/><True a="1'))
+    proc = subprocess.run([sys.executable, "-m", "modelpack", "verify", str(path)], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "unexpected element" in proc.stderr
+    assert "ValidationEventHandler" not in proc.stdout + proc.stderr
 
 
 def test_not_pmml_and_broken_xml(tmp_path):

@@ -13,7 +13,7 @@ from typing import Any
 from ...errors import MissingDependencyError, ModelpackError
 from ...metadata import Metadata
 from ...registry import Format
-from ._describe import describe_document
+from ._describe import _describe_whole, describe_document
 from ._xml import metadata_json, read_head
 
 
@@ -52,7 +52,12 @@ class PmmlFormat(Format):
         document = describe_document(path, data)  # refusing DTDs and entities, before JPMML parses it
         check_namespace(path, document)
         recorded = Metadata.from_dict(json.loads(document.extension)) if document.extension else metadata
-        return PmmlModel(make_evaluator(path, data, transpile=transpile), recorded, path, document)
+        try:
+            evaluator = make_evaluator(path, data, transpile=transpile)
+        except ModelpackError:
+            _describe_whole(path, data)  # malformed in the nodes the description skipped: said as XML errors are
+            raise
+        return PmmlModel(evaluator, recorded, path, document)
 
     def describe(self, path: Path) -> dict[str, Any]:
         return describe_document(path).to_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,26 @@ def _loading(backend: Any) -> Any:
         visitors.addAll(jpype.JClass(f"org.jpmml.evaluator.visitors.{name}Battery")())
     builder = LoadingModelEvaluatorBuilder(backend)
     builder.javaModelEvaluatorBuilder.setVisitors(visitors)
+    builder.javaModelEvaluatorBuilder.setValidationEventHandler(_quiet_handler())
     return builder
+
+
+@functools.cache
+def _quiet_handler() -> Any:
+    """JAXB's default handler's decisions (go on past a warning, stop at an error) without its
+    printing: it wrote each error to the process's stdout, lines beside modelpack's one-line message
+    (and into a ``predict`` writing to stdout)."""
+    import jpype
+
+    warning = jpype.JClass("jakarta.xml.bind.ValidationEvent").WARNING
+
+    @jpype.JImplements("jakarta.xml.bind.ValidationEventHandler")
+    class _Quiet:
+        @jpype.JOverride
+        def handleEvent(self, event: Any) -> bool:
+            return bool(event.getSeverity() == warning)
+
+    return _Quiet()
 
 
 def check_namespace(path: Path, document: PmmlDescription) -> None:
