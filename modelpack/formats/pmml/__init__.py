@@ -48,7 +48,7 @@ class PmmlFormat(Format):
 
         options.pop("trust", None)  # PMML is data, not code: nothing to trust
         self.reject_options(options)
-        data = path.read_bytes()  # read once: JPMML gets the bytes the refusing parser checked
+        data = path.read_bytes()  # read once: JPMML gets the bytes the refusing parser read
         document = describe_document(path, data)  # refusing DTDs and entities, before JPMML parses it
         check_namespace(path, document)
         recorded = Metadata.from_dict(json.loads(document.extension)) if document.extension else metadata

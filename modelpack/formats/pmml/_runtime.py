@@ -18,7 +18,7 @@ from ._java import ensure_jvm
 
 def make_evaluator(path: Path, data: bytes, transpile: bool = False) -> Any:
     """JPMML's evaluator for the document ``data`` (the bytes read from ``path``, the same bytes the
-    refusing parser checked): built from the kept object of an earlier load when there is one
+    refusing parser read): built from the kept object of an earlier load when there is one
     (:mod:`._cache`), else from the XML, whose object is then kept."""
     from jpmml_evaluator import ModelEvaluatorBuilder
     from jpmml_evaluator.jpype import JPypeBackend
