@@ -84,6 +84,13 @@ _HOLDS_OBJECTS = ("holds Python objects, which modelpack does not unpickle from 
                   "(numpy arrays of numbers or strings)")
 
 
+def _refused(path: Path, kind: str, exc: Exception) -> InvalidInputError:
+    """numpy's refusal to read a data file, in one line naming it."""
+    if isinstance(exc, ValueError) and "allow_pickle" in str(exc):
+        return InvalidInputError(f"{path.name} {_HOLDS_OBJECTS}")
+    return InvalidInputError(f"{path.name} is not a valid {kind} file: {first_line(exc)}")
+
+
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
     """An .npz file's arrays, by name: each must have rows, and none may hold Python objects."""
     import zipfile
@@ -91,12 +98,8 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise InvalidInputError(f"{path.name} {_HOLDS_OBJECTS}") from None
-        raise InvalidInputError(f"{path.name} is not a valid .npz file: {first_line(exc)}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise InvalidInputError(f"{path.name} is not a valid .npz file: {first_line(exc)}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _refused(path, ".npz", exc) from None
     if not arrays:
         raise InvalidInputError(f"{path.name} holds no arrays; save one per model input: np.savez(path, name=array)")
     for name, array in arrays.items():
@@ -122,8 +125,8 @@ def _npy_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
             else:
                 shape, fortran, dtype = read_header(fh)
                 whole = None
-        except ValueError as exc:  # not an .npy file, or a header numpy cannot read
-            raise InvalidInputError(f"{path.name} is not a valid .npy file: {first_line(exc)}") from None
+        except ValueError as exc:  # not an .npy file, a header numpy cannot read, or (3.0) objects
+            raise _refused(path, ".npy", exc) from None
         if dtype.hasobject:
             raise InvalidInputError(f"{path.name} {_HOLDS_OBJECTS}")
         if len(shape) == 0:

@@ -190,6 +190,7 @@ def test_npy_batches_are_what_numpy_reads(tmp_path, dtype, rows, row_shape, fort
     (lambda p: p.write_bytes(b"not numpy at all"), "rows.npy is not a valid .npy file: "),
     (lambda p: np.save(p, np.float64(3)), "rows.npy holds a single value, not rows"),
     (lambda p: np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True), "rows.npy holds Python objects"),
+    (lambda p: p.write_bytes(_npy(np.array([{"a": 1}], dtype=object), version=(3, 0))), "rows.npy holds Python objects"),
 ])
 def test_a_bad_npy_file_is_one_line_naming_it(tmp_path, write, message):
     """A mapped truncated file said "mmap length is greater than file size"; a 0-d one raised a TypeError."""
@@ -200,11 +201,11 @@ def test_a_bad_npy_file_is_one_line_naming_it(tmp_path, write, message):
     assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
 
 
-def _npy(array: np.ndarray) -> bytes:
+def _npy(array: np.ndarray, version: tuple[int, int] | None = None) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    np.save(buffer, array)
+    np.lib.format.write_array(buffer, array, version=version, allow_pickle=True)
     return buffer.getvalue()
 
 
