@@ -300,8 +300,9 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
     """Walk every object once (iteratively) and check what native code assumes across objects.
 
     ``native``: also check each tree's own state, for objects another library built (skops);
-    the pickle machine checked those already, before setting them. The decision trees are checked
-    together once the walk has ended, before anything can predict.
+    the pickle machine checked those already, before setting them. The decision trees, and
+    HistGradientBoosting's predictors, are checked together once the walk has ended, before anything
+    can predict.
     """
     seen: set[int] = set()
     todo: list[tuple[Any, int]] = [(root, 0)]

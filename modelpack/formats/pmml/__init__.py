@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ...errors import MissingDependencyError, ModelpackError
+from ...errors import CorruptFileError, MissingDependencyError, ModelpackError
 from ...metadata import Metadata
 from ...registry import Format
 from ._describe import _describe_whole, describe_document
@@ -54,8 +54,8 @@ class PmmlFormat(Format):
         recorded = Metadata.from_dict(json.loads(document.extension)) if document.extension else metadata
         try:
             evaluator = make_evaluator(path, data, transpile=transpile)
-        except ModelpackError:
-            _describe_whole(path, data)  # malformed in the nodes the description skipped: said as XML errors are
+        except CorruptFileError:  # JPMML could not read it: malformed in the nodes the description skipped?
+            _describe_whole(path, data)  # then said as XML errors are
             raise
         return PmmlModel(evaluator, recorded, path, document)
 
