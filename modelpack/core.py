@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from ._atomic import atomic_paths
 from .errors import CorruptFileError, ModelpackError, UnsupportedModelError, a_or_an
 from .metadata import Metadata, build_metadata, read_sidecar, sha256_of, sidecar_path
 from .model import Model
-from .registry import NotThisFormat, candidates_for_load, format_for_save
+from .registry import Format, NotThisFormat, candidates_for_load, format_for_save
 
 PathLike = str | os.PathLike[str]
 
@@ -137,26 +138,77 @@ def load(
     path = Path(path)
     candidates = candidates_for_load(path, format)
     metadata = read_sidecar(path)
-    if metadata is not None and metadata.sha256:
-        actual = sha256_of(path)
-        if actual != metadata.sha256:
-            metadata = read_sidecar(path, actual)  # the pending sidecar of a save killed midway, if any
-        if metadata is not None and actual != metadata.sha256:
-            raise CorruptFileError(
-                f"{path} has changed since it was saved (its sha256 no longer matches "
-                f"{sidecar_path(path).name}); refusing to load it. If the change is yours, "
-                "delete the sidecar"
-            )
     if max_memory is not None:
         options["max_memory"] = max_memory
+    if metadata is None or not metadata.sha256:
+        return _load_first(candidates, path, metadata, None, trust=trust, **options)
+    # one read for both the checksum and a format that loads from bytes (another reads the file itself)
+    takes_bytes = any(type(fmt).load_bytes is not Format.load_bytes for fmt in candidates)
+    data = _read_whole(path, READ_WHOLE) if takes_bytes else None
+    if data is None or trust is True or len(data) < HASH_BESIDE:
+        metadata = _matching(path, metadata, sha256_of(path if data is None else data))
+        return _load_first(candidates, path, metadata, data, trust=trust, **options)
+    # Loading without trust runs nothing from the file, so it starts while a thread hashes the same
+    # bytes (hashlib lets go of the GIL); the model is returned only if they match the sidecar.
+    digest = _Digest(data)
+    try:
+        model = _load_first(candidates, path, metadata, data, trust=trust, **options)
+    except BaseException:
+        _matching(path, metadata, digest.result())  # a changed file is said as such, not by what loading it met
+        raise
+    matching = _matching(path, metadata, digest.result())
+    if matching is not metadata:  # the pending sidecar of a save killed midway: load with what it records
+        return _load_first(candidates, path, matching, data, trust=trust, **options)
+    return model
+
+
+def _matching(path: Path, metadata: Metadata, actual: str | None) -> Metadata:
+    """The sidecar's metadata that records ``actual``, the file's sha256; a CorruptFileError if none does."""
+    if actual == metadata.sha256:
+        return metadata
+    found = read_sidecar(path, actual)  # the pending sidecar of a save killed midway, if any
+    if found is None or actual is None or found.sha256 != actual:
+        raise CorruptFileError(
+            f"{path} has changed since it was saved (its sha256 no longer matches "
+            f"{sidecar_path(path).name}); refusing to load it. If the change is yours, "
+            "delete the sidecar"
+        )
+    return found
+
+
+def _load_first(candidates: list[Any], path: Path, metadata: Metadata | None, data: bytes | None,
+                **options: Any) -> Model:
+    """The model from the first candidate format that reads the file."""
     last: NotThisFormat | None = None
     for fmt in candidates:
         fmt.ensure_available()
         try:
-            return _load_with(fmt, path, metadata, trust=trust, **options)
+            return _load_with(fmt, path, metadata, data, **options)
         except NotThisFormat as exc:
             last = exc
     raise CorruptFileError(f"{path} could not be read as {', '.join(f.name for f in candidates)} ({last})")
+
+
+#: From this size, a file's checksum is computed beside the loading (see ``load``); below it, a
+#: thread's start costs more than hashing (SHA-256 runs at ~1.7 GB/s here).
+HASH_BESIDE = 1 << 20
+
+
+class _Digest(threading.Thread):
+    """The sha256 of ``data``, computed in a thread; ``result()`` waits for it (None if hashing failed)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(name="modelpack-sha256", daemon=True)
+        self.data = data
+        self.hex: str | None = None
+        self.start()
+
+    def run(self) -> None:
+        self.hex = sha256_of(self.data)
+
+    def result(self) -> str | None:
+        self.join()
+        return self.hex
 
 
 def load_cooperative(path: PathLike, *, trust: bool | list[str] = False, one_thread: bool = False,
@@ -168,8 +220,26 @@ def load_cooperative(path: PathLike, *, trust: bool | list[str] = False, one_thr
     return load(path, format=fmt.name if options else None, trust=trust, max_memory=max_memory, **options)
 
 
-def _load_with(fmt: Any, path: Path, metadata: Metadata | None, **options: Any) -> Model:
+#: A file whose sidecar records its sha256, up to this size, is read once: hashed, then loaded from
+#: the same bytes (``Format.load_bytes``). A larger one is hashed as it is read, then loaded from the file.
+READ_WHOLE = 64 << 20
+
+
+def _read_whole(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when it is over ``limit`` bytes."""
+    with open(path, "rb", buffering=0) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            return None
+        data = fh.read(size)
+        # a file that changed size since fstat: what it holds now; the checksum decides
+        return data + fh.readall() if len(data) == size else data
+
+
+def _load_with(fmt: Any, path: Path, metadata: Metadata | None, data: bytes | None = None, **options: Any) -> Model:
     try:
+        if data is not None:
+            return fmt.load_bytes(data, path, metadata, **options)
         return fmt.load(path, metadata, **options)
     except (ModelpackError, NotThisFormat, FileNotFoundError):
         raise

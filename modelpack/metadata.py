@@ -538,9 +538,12 @@ def _read_json_file(path: Path) -> Metadata:
     return Metadata.from_json(data)
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: Path | bytes) -> str:
+    """The hex SHA-256 of a file, or of bytes already read."""
     import hashlib  # OpenSSL's start-up is 3-4 ms of `import modelpack` otherwise
 
+    if isinstance(path, bytes):
+        return hashlib.sha256(path).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -72,6 +72,12 @@ class Format(ABC):
     def load(self, path: Path, metadata: Metadata | None, **options: Any) -> Model:
         """Read ``path`` into a :class:`~modelpack.Model`."""
 
+    def load_bytes(self, data: bytes, path: Path, metadata: Metadata | None, **options: Any) -> Model:
+        """``load`` from the file's bytes, which ``modelpack.load`` has already read whole to check them
+        against the sidecar's sha256: reading them once is faster, and the bytes checked are the bytes
+        loaded. ``path`` names the file. This default reads ``path`` again."""
+        return self.load(path, metadata, **options)
+
     def read_metadata(self, path: Path) -> Metadata | None:
         """The metadata stored inside the file, read without running any of its code."""
         return None

@@ -52,20 +52,27 @@ class JoblibFormat(ObjectFormat):
         with _decompressed(path) as stream:
             return audit_stream(stream, path.name, budget, joblib=True)
 
-    def load(self, path: Path, metadata: Metadata | None, trust: Any = False, max_memory: int | str | None = None,
-             **options: Any) -> SklearnModel:
+    def load(self, path: Path, metadata: Metadata | None, **options: Any) -> SklearnModel:
+        return self._load(None, path, metadata, **options)
+
+    def load_bytes(self, data: bytes, path: Path, metadata: Metadata | None, **options: Any) -> SklearnModel:
+        return self._load(data, path, metadata, **options)
+
+    def _load(self, data: bytes | None, path: Path, metadata: Metadata | None, trust: Any = False,
+              max_memory: int | str | None = None, **options: Any) -> SklearnModel:
         self.reject_options(options)
         if trust is True:
             import joblib
 
-            return self.wrap(self.unpickle(path, lambda: joblib.load(path)), path, metadata)
+            source = path if data is None else io.BytesIO(data)
+            return self.wrap(self.unpickle(path, lambda: joblib.load(source)), path, metadata)
         from ..safety import Budget, load_stream
 
         # Decompressed bytes are charged to the budget as they are read: a bomb stops at the limit.
-        budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
+        budget = Budget.for_file(path.name, path.stat().st_size if data is None else len(data), max_memory)
 
         def restricted() -> Any:
-            with _decompressed(path) as stream:
+            with _decompressed(path, data) as stream:
                 return load_stream(stream, path.name, budget, trust=trust or (), joblib=True)
 
         return self.wrap(self.unpickle(path, restricted), path, metadata)
@@ -105,16 +112,16 @@ def _pristine_dispatch() -> dict[Any, Any]:
 
 
 @contextlib.contextmanager
-def _decompressed(path: Path) -> Iterator[Any]:
-    """The file's pickle stream, decompressed as joblib detects its compressors (by the same magic
-    prefixes) with the standard library's readers, so reading one does not import joblib (``info``
-    imports no model library); lz4 and joblib < 0.10's "ZF" files go through joblib itself.
-    Nothing is unpickled here."""
+def _decompressed(path: Path, data: bytes | None = None) -> Iterator[Any]:
+    """The file's pickle stream (from ``data``, its bytes, when they were read already), decompressed
+    as joblib detects its compressors (by the same magic prefixes) with the standard library's
+    readers, so reading one does not import joblib (``info`` imports no model library); lz4 and
+    joblib < 0.10's "ZF" files go through joblib itself. Nothing is unpickled here."""
     import bz2
     import gzip
     import lzma
 
-    with open(path, "rb") as fh:
+    with open(path, "rb") if data is None else io.BytesIO(data) as fh:
         head = fh.read(8)
         fh.seek(0)
         opener = next((open_ for prefix, open_ in _STDLIB_READERS if head.startswith(prefix)), None)
@@ -125,7 +132,10 @@ def _decompressed(path: Path) -> Iterator[Any]:
                 yield stream
             return
         if opener is None:  # not compressed: read whole when small, so the machine reads it at C speed
-            yield io.BytesIO(fh.read()) if os.fstat(fh.fileno()).st_size <= IN_MEMORY else fh
+            if data is not None:
+                yield fh
+            else:
+                yield io.BytesIO(fh.read()) if os.fstat(fh.fileno()).st_size <= IN_MEMORY else fh
             return
         readers: dict[str, Callable[[Any], Any]] = {"zlib": lambda f: io.BufferedReader(_ZlibReader(f)), "gzip": lambda f: gzip.GzipFile(fileobj=f),
                    "bz2": bz2.BZ2File, "lzma": lambda f: lzma.LZMAFile(f, format=lzma.FORMAT_ALONE),

@@ -55,10 +55,12 @@ class PickleFormat(ObjectFormat):
         data = path.read_bytes()
         return audit_stream(io.BytesIO(data), path.name, Budget.for_file(path.name, len(data), max_memory))
 
-    def load(self, path: Path, metadata: Metadata | None, trust: Any = False, max_memory: int | str | None = None,
-             **options: Any) -> SklearnModel:
+    def load(self, path: Path, metadata: Metadata | None, **options: Any) -> SklearnModel:
+        return self.load_bytes(path.read_bytes(), path, metadata, **options)
+
+    def load_bytes(self, data: bytes, path: Path, metadata: Metadata | None, trust: Any = False,
+                   max_memory: int | str | None = None, **options: Any) -> SklearnModel:
         self.reject_options(options)
-        data = path.read_bytes()
         if trust is True:
             estimator = self.unpickle(path, lambda: _TrustedUnpickler(io.BytesIO(data)).load())
         else:
