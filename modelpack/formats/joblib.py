@@ -64,8 +64,8 @@ class JoblibFormat(ObjectFormat):
         if trust is True:
             import joblib
 
-            source = path if data is None else io.BytesIO(data)
-            return self.wrap(self.unpickle(path, lambda: joblib.load(source)), path, metadata)
+            # by its path: joblib < 0.10's files (arrays in companion files, "ZF" zlib) load only by name
+            return self.wrap(self.unpickle(path, lambda: joblib.load(path)), path, metadata)
         from ..safety import Budget, load_stream
 
         # Decompressed bytes are charged to the budget as they are read: a bomb stops at the limit.
