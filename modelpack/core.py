@@ -233,14 +233,15 @@ READ_WHOLE = 64 << 20
 
 
 def _read_whole(path: Path, limit: int) -> bytes | None:
-    """The file's bytes, or None when it is over ``limit`` bytes."""
+    """The file's bytes, or None when it is over ``limit`` bytes or grew while it was read."""
     with open(path, "rb", buffering=0) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > limit:
             return None
-        data = fh.read(size)
-        # a file that changed size since fstat: what it holds now; the checksum decides
-        return data + fh.readall() if len(data) == size else data
+        data = fh.read(size)  # shorter if the file shrank since: the checksum decides
+        if len(data) == size and fh.read(1):
+            return None  # it grew since: hashed as it streams and loaded by its path, as a big file is
+        return data
 
 
 def _load_with(fmt: Any, path: Path, metadata: Metadata | None, data: bytes | None = None, **options: Any) -> Model:
