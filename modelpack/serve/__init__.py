@@ -64,6 +64,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
 
     from ..data import n_rows
     from ..images import preprocess_of
+    from ._deadline import BodyDeadlines
     from ._openapi import openapi
     from ._page import form_page, image_page
     from ._validate import (
@@ -85,6 +86,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
                              "(save the model with preprocess=...)")
     page = image_page(model.metadata) if recipe is not None else form_page(model.metadata)
     limiters: list[Any] = []
+    deadlines = BodyDeadlines(config.body_timeout)
 
     def limiter() -> Any:  # created inside the event loop, once
         if not limiters:
@@ -107,7 +109,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
                 body["transform"] = model.transform(columns)
             if proba and "predict_proba" not in can:
                 raise RequestError(400, "this model has no predict_proba; drop ?proba=true")
-            if proba or ("predict_proba" in can and missing.any()):
+            if proba or ("predict_proba" in can and missing is not None):
                 body["probabilities"] = model.predict_proba(columns)
             refuse_unscored(body, missing, columns)
             if not proba:
@@ -118,7 +120,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
             raise
         except (ModelpackError, ValueError, TypeError, KeyError, OverflowError) as exc:
             # the model refused these values (a missing one, an unknown category with handle_unknown="error")
-            if missing.any():
+            if missing is not None:
                 raise unscored_error(int(np.flatnonzero(missing)[0]), columns, first_line(exc)) from exc
             raise RequestError(422, f"the model cannot predict for this input: {first_line(exc)}") from exc
         return {k: to_jsonable(v) for k, v in body.items()}
@@ -141,20 +143,24 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         if declared is not None and declared.isdigit() and int(declared) > config.max_body:
             raise RequestError(413, f"body of {declared} bytes is over the limit of {config.max_body}")
         chunks, size = [], 0
+        task = deadlines.start()  # one deadline for the whole body, not a task per chunk
         try:
-            async with asyncio.timeout(config.body_timeout):  # one deadline for the whole body, not a task per chunk
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > config.max_body:
-                        raise RequestError(413, f"body is over the limit of {config.max_body} bytes")
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise RequestError(408, f"the body did not arrive within {config.body_timeout:g} s") from None
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > config.max_body:
+                    raise RequestError(413, f"body is over the limit of {config.max_body} bytes")
+                chunks.append(chunk)
+        except asyncio.CancelledError:
+            if deadlines.expired(task):
+                raise RequestError(408, f"the body did not arrive within {config.body_timeout:g} s") from None
+            raise
+        finally:
+            deadlines.stop(task)
         return b"".join(chunks)
 
     def parse_json(raw: bytes) -> dict[str, Any]:
         try:
-            payload = json.loads(raw, parse_constant=_refuse_constant)
+            payload = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))  # json.loads's way
         except RecursionError:
             raise RequestError(400, "the body nests JSON too deep") from None
         except ValueError as exc:
@@ -247,7 +253,8 @@ def create_app(model: Model, config: ServeConfig) -> Any:
             log.exception("prediction failed")
             return JSONResponse({"error": "internal error while predicting; see the server log"}, status_code=500)
 
-    async def predict(request: Request) -> Response:
+    async def predict_answer(request: Request) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """The status, JSON body and extra headers of a /predict request's answer."""
         try:
             if recipe is not None:
                 raise RequestError(415, "this model takes images: POST one to /predict/image")
@@ -258,12 +265,16 @@ def create_app(model: Model, config: ServeConfig) -> Any:
                 body = await score(parse_json(raw), proba)
             else:
                 body = await off_the_loop(score_json, raw, proba)
-            return JSONResponse(body)
+            return 200, body, {}
         except RequestError as exc:
-            return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+            return exc.status, exc.to_dict(), exc.headers
         except Exception:  # a bug of ours or the model's: logged, answered, the server keeps running
             log.exception("prediction failed")
-            return JSONResponse({"error": "internal error while predicting; see the server log"}, status_code=500)
+            return 500, {"error": "internal error while predicting; see the server log"}, {}
+
+    async def predict(request: Request) -> Response:
+        status, body, headers = await predict_answer(request)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     def constant(response: Response) -> Any:
         async def endpoint(request: Request) -> Response:  # async: Starlette would run a plain function in a thread
@@ -291,8 +302,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         Its routing, middleware and exception wrappers were 10-15 µs of a 115 µs request, and the
         handler answers every exception itself; what it answers is the same either way (tested)."""
         if scope["type"] == "http" and scope["path"] == "/predict" and scope["method"] == "POST":
-            response = await predict(Request(scope, receive))
-            await response(scope, receive, send)
+            await send_json(send, *await predict_answer(Request(scope, receive)))
         else:
             await starlette(scope, receive, send)
 
@@ -327,6 +337,20 @@ class ScoringCost:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (send null for a missing value)")
+
+
+# Made once: json.loads and json.dumps make a decoder or an encoder at every call given an option.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))  # as JSONResponse renders
+
+
+async def send_json(send: Any, status: int, content: Any, headers: dict[str, str]) -> None:
+    """The ASGI messages ``JSONResponse(content, status, headers)`` sends, without building one."""
+    body = _ENCODER.encode(content).encode("utf-8")
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw += [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 def app_from_environment() -> Any:
