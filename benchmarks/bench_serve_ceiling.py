@@ -1,12 +1,15 @@
 """`modelpack serve model.onnx` beside the smallest Starlette + onnxruntime app one would write by hand,
 and `/health` while each server is saturated.
 
-    python benchmarks/bench_serve_ceiling.py [--seconds 10] [--rounds 3] [--workers 2]
+    python benchmarks/bench_serve_ceiling.py [--seconds 10] [--rounds 3] [--workers 2] [--base REV]
 
 Both run under the same uvicorn (uvloop, httptools), with the same number of worker processes, on the
 model of bench_serve.py (a ColumnTransformer + 100-tree forest exported to ONNX). The hand-written app
 reads the JSON body, builds one array per input and calls ``session.run`` on the event loop; it validates
 nothing. Rounds alternate between the two servers (both stay up), so both see the same machine.
+With ``--base REV``, ``modelpack serve`` of that revision (checked out with ``git worktree``) runs
+as a third server in the same rounds: the A/B of a change, which this VM's drift between runs
+(the hand-written app's figure moves by up to 30%) would otherwise hide.
 
 Then, for each server, ``/health`` is timed by a second wrk (one connection) while a first wrk keeps
 /predict saturated with 32 connections: the p99 of /health is what a load balancer's probe sees.
@@ -15,12 +18,15 @@ Then, for each server, ``/health`` is timed by a second wrk (one connection) whi
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 from _bench import print_table, save_results  # noqa: E402
 from bench_serve import free_port, post_script, served_model, wait_up, wrk, wrk_report  # noqa: E402
@@ -75,55 +81,78 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--base", help="also serve with this revision of modelpack, in the same rounds")
     args = parser.parse_args()
     X, model, body = served_model()
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        modelpack.save(model, folder / "model.onnx", sample=X.head(100))
-        (folder / "handwritten.py").write_text(HAND_WRITTEN.format(path=str(folder / "model.onnx")))
-        ports = {"hand-written Starlette + onnxruntime": free_port(), "modelpack serve model.onnx": free_port()}
-        commands = {
-            "hand-written Starlette + onnxruntime": [str(bin_dir / "uvicorn"), "handwritten:app", "--app-dir", str(folder),
-                                                     "--workers", str(args.workers), "--no-access-log", "--log-level",
-                                                     "warning", "--port"],
-            "modelpack serve model.onnx": [str(bin_dir / "modelpack"), "serve", str(folder / "model.onnx"),
-                                           "--workers", str(args.workers), "--port"],
-        }
-        servers = {name: subprocess.Popen([*cmd, str(ports[name])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for name, cmd in commands.items()}
-        results: dict[str, dict] = {name: {"rounds": []} for name in servers}
+        if args.base:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder / "base"), args.base],
+                           check=True, capture_output=True)
         try:
-            for name in servers:
-                url = f"http://127.0.0.1:{ports[name]}"
-                wait_up(f"{url}/predict", body)
-                wrk(f"{url}/predict", body, 3, folder)  # warm-up: every worker loaded and called
-            for _ in range(args.rounds):
-                for name in servers:
-                    r = wrk(f"http://127.0.0.1:{ports[name]}/predict", body, args.seconds, folder)
-                    r.pop("raw")
-                    results[name]["rounds"].append(r)
-            for name in servers:
-                health, predict = saturated(f"http://127.0.0.1:{ports[name]}", body, args.seconds, folder)
-                results[name] |= {"health_under_load": health, "predict_under_load": predict}
+            results = _run(args, folder, X, model, body, bin_dir)
         finally:
-            for server in servers.values():
-                server.terminate()
-                server.wait()
+            if args.base:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder / "base")], check=True)
     ceiling = max(r["rps"] for r in results["hand-written Starlette + onnxruntime"]["rounds"])
+    ceiling_median = statistics.median(r["rps"] for r in results["hand-written Starlette + onnxruntime"]["rounds"])
     rows = []
     for name, r in results.items():
         best = max(x["rps"] for x in r["rounds"])
+        median = statistics.median(x["rps"] for x in r["rounds"])
         p99 = min(x["p99_ms"] for x in r["rounds"])
         h = r["health_under_load"]
-        rows.append([name, f"{best:,.0f}", f"{best / ceiling:.2f}×", f"{p99:.2f} ms",
+        rows.append([name, f"{best:,.0f}", f"{best / ceiling:.2f}×", f"{median:,.0f}", f"{median / ceiling_median:.2f}×", f"{p99:.2f} ms",
                      f"{h['p50_ms']:.2f} ms", f"{h['p99_ms']:.2f} ms", f"{r['predict_under_load']['rps']:,.0f}",
                      r["predict_under_load"]["non_2xx"]])
     print_table(f"single-row JSON POST /predict, {args.workers} workers, wrk -t1 -c8, best of {args.rounds} "
                 f"interleaved {args.seconds}-s rounds; then /health (1 connection) while 32 connections POST /predict",
-                ["server", "requests/s", "÷ hand-written", "p99", "/health p50 loaded", "/health p99 loaded",
+                ["server", "requests/s", "÷ hand-written", "median", "median ÷ hand-written's", "p99", "/health p50 loaded", "/health p99 loaded",
                  "/predict req/s loaded", "non-2xx loaded"], rows)
     save_results("serve_ceiling", results)
+
+
+def _run(args: argparse.Namespace, folder: Path, X: object, model: object, body: dict, bin_dir: Path) -> dict[str, dict]:
+    """Start the servers, run the interleaved rounds and the saturated /health, stop the servers."""
+    modelpack.save(model, folder / "model.onnx", sample=X.head(100))
+    (folder / "handwritten.py").write_text(HAND_WRITTEN.format(path=str(folder / "model.onnx")))
+    ports = {"hand-written Starlette + onnxruntime": free_port(), "modelpack serve model.onnx": free_port()}
+    environments: dict[str, dict[str, str]] = {}
+    if args.base:
+        ports[f"modelpack serve model.onnx, base {args.base}"] = free_port()
+        environments[f"modelpack serve model.onnx, base {args.base}"] = {**os.environ, "PYTHONPATH": str(folder / "base")}
+    commands = {
+        "hand-written Starlette + onnxruntime": [str(bin_dir / "uvicorn"), "handwritten:app", "--app-dir", str(folder),
+                                                 "--workers", str(args.workers), "--no-access-log", "--log-level",
+                                                 "warning", "--port"],
+        "modelpack serve model.onnx": [str(bin_dir / "modelpack"), "serve", str(folder / "model.onnx"),
+                                       "--workers", str(args.workers), "--port"],
+    }
+    for name in environments:
+        commands[name] = commands["modelpack serve model.onnx"]
+    servers = {name: subprocess.Popen([*cmd, str(ports[name])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      env=environments.get(name))
+               for name, cmd in commands.items()}
+    results: dict[str, dict] = {name: {"rounds": []} for name in servers}
+    try:
+        for name in servers:
+            url = f"http://127.0.0.1:{ports[name]}"
+            wait_up(f"{url}/predict", body)
+            wrk(f"{url}/predict", body, 3, folder)  # warm-up: every worker loaded and called
+        for _ in range(args.rounds):
+            for name in servers:
+                r = wrk(f"http://127.0.0.1:{ports[name]}/predict", body, args.seconds, folder)
+                r.pop("raw")
+                results[name]["rounds"].append(r)
+        for name in servers:
+            health, predict = saturated(f"http://127.0.0.1:{ports[name]}", body, args.seconds, folder)
+            results[name] |= {"health_under_load": health, "predict_under_load": predict}
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait()
+    return results
 
 
 if __name__ == "__main__":
