@@ -294,7 +294,13 @@ class Metadata:
     def to_json(self) -> str:
         import json  # lazily, like hashlib below: `import modelpack` stays close to numpy's own cost
 
-        return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False, sort_keys=True)
+        text = json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False, sort_keys=True)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (a label read with surrogateescape): \u-escaped
+                text = json.dumps(self.to_dict(), allow_nan=False, sort_keys=True)
+        return text
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Metadata:

@@ -62,6 +62,12 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     import anyio
     import numpy as np
 
+    class JSONAnswer(JSONResponse):
+        """Starlette's JSONResponse, with what UTF-8 cannot carry escaped (see ``_json_bytes``)."""
+
+        def render(self, content: Any) -> bytes:
+            return _json_bytes(content)
+
     from ..data import n_rows
     from ..images import preprocess_of
     from ._deadline import BodyDeadlines
@@ -246,15 +252,16 @@ def create_app(model: Model, config: ServeConfig) -> Any:
                 raise RequestError(404, "this model takes rows, not images: POST them to /predict")
             proba = wants_proba(request)
             data, name = await read_image(request)
-            return JSONResponse(await off_the_loop(score_image, data, name, proba))
+            return JSONAnswer(await off_the_loop(score_image, data, name, proba))
         except RequestError as exc:
-            return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+            return JSONAnswer(exc.to_dict(), status_code=exc.status, headers=exc.headers)
         except Exception:
             log.exception("prediction failed")
-            return JSONResponse({"error": "internal error while predicting; see the server log"}, status_code=500)
+            return JSONAnswer({"error": "internal error while predicting; see the server log"}, status_code=500)
 
-    async def predict_answer(request: Request) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """The status, JSON body and extra headers of a /predict request's answer."""
+    async def predict_answer(request: Request) -> tuple[int, bytes, dict[str, str]]:
+        """The status, JSON body (encoded, as JSONResponse renders it) and extra headers of a /predict
+        request's answer. A body that cannot be encoded is an error answered here, like any other."""
         try:
             if recipe is not None:
                 raise RequestError(415, "this model takes images: POST one to /predict/image")
@@ -265,16 +272,16 @@ def create_app(model: Model, config: ServeConfig) -> Any:
                 body = await score(parse_json(raw), proba)
             else:
                 body = await off_the_loop(score_json, raw, proba)
-            return 200, body, {}
+            return 200, _json_bytes(body), {}
         except RequestError as exc:
-            return exc.status, exc.to_dict(), exc.headers
+            return exc.status, _json_bytes(exc.to_dict()), exc.headers
         except Exception:  # a bug of ours or the model's: logged, answered, the server keeps running
             log.exception("prediction failed")
-            return 500, {"error": "internal error while predicting; see the server log"}, {}
+            return 500, _json_bytes({"error": "internal error while predicting; see the server log"}), {}
 
     async def predict(request: Request) -> Response:
         status, body, headers = await predict_answer(request)
-        return JSONResponse(body, status_code=status, headers=headers)
+        return Response(body, status_code=status, headers=headers, media_type="application/json")
 
     def constant(response: Response) -> Any:
         async def endpoint(request: Request) -> Response:  # async: Starlette would run a plain function in a thread
@@ -284,11 +291,11 @@ def create_app(model: Model, config: ServeConfig) -> Any:
 
     routes = [  # matched in order: /predict, which nearly every request asks for, first
         Route("/predict", predict, methods=["GET", "POST"]),
-        Route("/", constant(HTMLResponse(page))),
+        Route("/", constant(HTMLResponse(page.encode("utf-8", "xmlcharrefreplace")))),
         Route("/predict/image", predict_image, methods=["POST"]),
-        Route("/health", constant(JSONResponse(health))),
-        Route("/metadata", constant(JSONResponse(meta))),
-        Route("/openapi.json", constant(JSONResponse(spec))),
+        Route("/health", constant(JSONAnswer(health))),
+        Route("/metadata", constant(JSONAnswer(meta))),
+        Route("/openapi.json", constant(JSONAnswer(spec))),
     ]
     middleware = []
     if config.cors_origins:
@@ -344,9 +351,17 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))  # as JSONResponse renders
 
 
-async def send_json(send: Any, status: int, content: Any, headers: dict[str, str]) -> None:
-    """The ASGI messages ``JSONResponse(content, status, headers)`` sends, without building one."""
-    body = _ENCODER.encode(content).encode("utf-8")
+def _json_bytes(content: Any) -> bytes:
+    text = _ENCODER.encode(content)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in the model's own labels: \u-escaped, as JSON allows
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+async def send_json(send: Any, status: int, body: bytes, headers: dict[str, str]) -> None:
+    """The ASGI messages Starlette's ``Response(body, status, headers, media_type="application/json")``
+    sends, without building one."""
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     raw += [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", b"application/json")]
     await send({"type": "http.response.start", "status": status, "headers": raw})

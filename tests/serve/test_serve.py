@@ -390,3 +390,26 @@ def test_the_scoring_cost_learns_a_fixed_and_a_per_row_part():
     for _ in range(30):  # it got faster (warmed up): recent calls weigh most
         cost.record(1, 50e-6)
     assert cost.estimate(1) < 0.001
+
+
+def test_a_label_utf8_cannot_carry_is_escaped_both_ways(tmp_path):
+    """A class label with a lone surrogate (a string read with surrogateescape) cannot be written as
+    UTF-8: the sidecar and the answers escape it as JSON allows (\\ud800), the form page as a character
+    reference, whether POST /predict goes straight to its handler or through Starlette. It was a
+    traceback on save, and a server that would not start."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    path = tmp_path / "odd.joblib"
+    modelpack.save(LogisticRegression().fit(X, np.array(["\ud800", "\ud800", "b", "b"], dtype=object)), path, sample=X)
+    assert modelpack.load(path).metadata.classes == ["b", "\ud800"]
+    for options in ((), ("--cors-origin", "https://app.example")):
+        with running(path, *options) as url:
+            fine = httpx.post(f"{url}/predict", json={"x1": 3.0})
+            odd = httpx.post(f"{url}/predict?proba=true", json={"x1": 0.0})
+            pages = [httpx.get(f"{url}{where}") for where in ("/", "/health", "/metadata", "/openapi.json")]
+        assert [r.status_code for r in pages] == [200] * 4 and pages[2].json()["classes"] == ["b", "\ud800"]
+        assert fine.status_code == 200 and fine.json() == {"predictions": ["b"]}
+        assert odd.status_code == 200 and odd.headers["content-type"] == "application/json"
+        assert odd.content.isascii() and b"\\ud800" in odd.content
+        assert odd.json()["predictions"] == ["\ud800"] and odd.json()["classes"] == ["b", "\ud800"]
