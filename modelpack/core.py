@@ -145,7 +145,7 @@ def load(
     # one read for both the checksum and a format that loads from bytes (another reads the file itself)
     takes_bytes = any(type(fmt).load_bytes is not Format.load_bytes for fmt in candidates)
     data = _read_whole(path, READ_WHOLE) if takes_bytes else None
-    if data is None or trust is True or len(data) < HASH_BESIDE:
+    if data is None or trust or len(data) < HASH_BESIDE:  # trust=[...] runs the code it names
         metadata = _matching(path, metadata, sha256_of(path if data is None else data))
         return _load_first(candidates, path, metadata, data, trust=trust, **options)
     # Loading without trust runs nothing from the file, so it starts while a thread hashes the same
