@@ -544,14 +544,14 @@ def _read_json_file(path: Path) -> Metadata:
     return Metadata.from_json(data)
 
 
-def sha256_of(path: Path | bytes) -> str:
-    """The hex SHA-256 of a file, or of bytes already read."""
+def sha256_of(source: Path | bytes) -> str:
+    """The hex SHA-256 of a file, or of its bytes already read."""
     import hashlib  # OpenSSL's start-up is 3-4 ms of `import modelpack` otherwise
 
-    if isinstance(path, bytes):
-        return hashlib.sha256(path).hexdigest()
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(source, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -62,12 +62,6 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     import anyio
     import numpy as np
 
-    class JSONAnswer(JSONResponse):
-        """Starlette's JSONResponse, with what UTF-8 cannot carry escaped (see ``_json_bytes``)."""
-
-        def render(self, content: Any) -> bytes:
-            return _json_bytes(content)
-
     from ..data import n_rows
     from ..images import preprocess_of
     from ._deadline import BodyDeadlines
@@ -81,6 +75,12 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         rows_with_missing,
         unscored_error,
     )
+
+    class JSONAnswer(JSONResponse):
+        """Starlette's JSONResponse, with what UTF-8 cannot carry escaped (see ``_json_bytes``)."""
+
+        def render(self, content: Any) -> bytes:
+            return _json_bytes(content)
 
     schema = model.metadata.input_schema
     if schema is None:
