@@ -305,3 +305,37 @@ def test_columns_numpy_cannot_hold_go_the_pandas_way(column_access):
     assert frame_columns(extra_repeated, schema)["n"].tolist() == [1]  # a repeated column the model does not take
     columns = frame_columns(pd.DataFrame({"n": [1, 2], "c": ["a", "b"], "x": [0.5, 1.5]}), schema)
     assert columns["n"].dtype == np.int64 and columns["n"].tolist() == [1, 2] and columns["c"].tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("precision", ["float", "double"])
+def test_columns_typed_once_feed_onnx_as_columns_typed_again(route_model, tmp_path, precision):
+    """conform_columns marks what it returns (TypedColumns); a model given them does not type them again,
+    and ONNX builds its feeds from them without repeating its checks. The feeds and the answers are the
+    ones a plain dict of the same columns gets through the general path: missing text, numpy's str,
+    numbers for text, an int column for a float input."""
+    from modelpack.data import TypedColumns, conform_columns
+    from modelpack.metadata import Feature, InputSchema
+
+    pipe, df, _, _ = route_model
+    modelpack.save(pipe, tmp_path / "m.onnx", sample=df, precision=precision)
+    model = modelpack.load(tmp_path / "m.onnx")
+    schema = model.metadata.input_schema
+    columns = {"route": np.array(["501", None, np.str_("007"), 12, "999"], dtype=object),
+               "dist": np.array([1, 2, 3, 4, 5])}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        typed = conform_columns(columns, schema, "the input")
+    assert isinstance(typed, TypedColumns) and [w.category for w in caught] == [UnknownCategoryWarning]
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        assert conform_columns(typed, schema, "the input") is typed and not again  # typed, and warned, once
+        other = InputSchema(tuple(Feature(f.name, f.dtype) for f in schema.features), "dataframe")
+        assert conform_columns(typed, other, "the input") is not typed  # another schema types them afresh
+    fast, general = model.feeds(typed), model.feeds(dict(typed))
+    assert list(fast) == list(general)
+    for name in fast:
+        assert fast[name].dtype == general[name].dtype and fast[name].shape == general[name].shape
+        assert fast[name].tolist() == general[name].tolist(), name
+    assert [type(v) for v in fast["route"].ravel()] == [str] * 5  # what onnxruntime takes: str, "" for missing
+    np.testing.assert_array_equal(model.predict_proba(typed), model.predict_proba(dict(typed)))
+    assert model.predict(typed).tolist() == model.predict(dict(typed)).tolist()

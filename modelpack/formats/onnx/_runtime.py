@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ...data import TypedColumns
 from ...errors import CorruptFileError, InvalidInputError, first_line
 from ...metadata import STRING, Feature, InputSchema, Metadata
 from ...model import Model, check_columns
@@ -96,6 +97,10 @@ class OnnxModel(Model):
             and len(self._inputs) == schema.n_features and _is_column(self._inputs[0])
         )
         self._width = _width(self._inputs[0]) if not self._per_column else None
+        # Columns typed by the schema (TypedColumns) are this graph's inputs by name: no checks to repeat.
+        self._typed_inputs = list(zip(self._input_names, self._input_dtypes)) if (
+            self._per_column and self._map_input is None and schema is not None and schema.kind == "dataframe"
+            and sorted(self._input_names) == sorted(schema.names)) else None
         if any(d == np.float32 for d in self._input_dtypes) or metadata.extra.get("precision") != "double":
             self.tolerance, self.arithmetic = (1e-4, 1e-6), "the ONNX graph computes in float32"
         else:
@@ -112,6 +117,8 @@ class OnnxModel(Model):
         if type(X) is np.ndarray and X.ndim == 2 and X.shape[1] == self._width:  # the hot path
             dtype = self._input_dtypes[0]
             return {self._input_names[0]: X if X.dtype == dtype else X.astype(dtype)}
+        if type(X) is TypedColumns and self._typed_inputs is not None and X.schema is self.metadata.input_schema:
+            return {n: _typed_feed(X[n], d, n) for n, d in self._typed_inputs}
         if self._tensors:
             return self._tensor_feeds(self.as_model_input(X))
         if isinstance(X, dict):  # columns by name: no pandas on this path (it is the server's)
@@ -246,6 +253,13 @@ class OnnxModel(Model):
 
     def _transform(self, X: Any) -> np.ndarray:
         return self._run("transform", X).astype(np.float64, copy=False)
+
+
+def _typed_feed(col: np.ndarray, dtype: Any, name: str) -> np.ndarray:
+    """The feed of a column typed by the schema (TypedColumns): what ``_cast_column`` makes of it, reshaped."""
+    if col.dtype == dtype and (dtype is not object or all(type(v) is str for v in col.tolist())):
+        return col.reshape(-1, 1)
+    return _cast_column(col, dtype, name).reshape(-1, 1)
 
 
 def _cast_column(col: np.ndarray, dtype: Any, name: str) -> np.ndarray:
