@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -140,22 +141,32 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         return value in ("true", "1")
 
     async def read_body(request: Request, image: bool = False) -> bytes:
-        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        scope = request.scope
+        kind = _header(scope, b"content-type", "application/json").split(";")[0].strip()
         if image and not kind.startswith("image/"):
             raise RequestError(415, "send the image as image/png, image/jpeg, ... or multipart/form-data (field image)")
         if not image and kind != "application/json":
             raise RequestError(415, "send the rows as application/json")
-        declared = request.headers.get("content-length")
+        declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > config.max_body:
             raise RequestError(413, f"body of {declared} bytes is over the limit of {config.max_body}")
         chunks, size = [], 0
+        receive = request.receive  # read as Starlette's request.stream() reads it, without its generator
         task = deadlines.start()  # one deadline for the whole body, not a task per chunk
         try:
-            async for chunk in request.stream():
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":  # nobody to answer, nothing to log
+                    raise RequestError(400, "the client closed the connection before its body arrived")
+                if message["type"] != "http.request":
+                    continue
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > config.max_body:
                     raise RequestError(413, f"body is over the limit of {config.max_body} bytes")
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
         except asyncio.CancelledError:
             if deadlines.expired(task):
                 raise RequestError(408, f"the body did not arrive within {config.body_timeout:g} s") from None
@@ -226,9 +237,9 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         return {k: to_jsonable(v) for k, v in body.items()}
 
     async def read_image(request: Request) -> tuple[bytes, str]:
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        if not _header(request.scope, b"content-type", "").startswith("multipart/form-data"):
             return await read_body(request, image=True), "the uploaded image"
-        declared = request.headers.get("content-length")
+        declared = _header(request.scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > config.max_body:
             raise RequestError(413, f"body of {declared} bytes is over the limit of {config.max_body}")
         try:
@@ -340,6 +351,15 @@ class ScoringCost:
 
     def _mean(self, old: float, new: float) -> float:  # recent calls weigh most: costs drift (warm-up, load)
         return new if old == math.inf else (1 - self.weight) * old + self.weight * new
+
+
+def _header(scope: Mapping[str, Any], name: bytes, default: Any = None) -> Any:
+    """A request header as Starlette's ``request.headers.get(name, default)`` reads it (the first of that
+    name; servers send names in lower case), without building the whole Headers."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return default
 
 
 def _refuse_constant(name: str) -> Any:

@@ -294,6 +294,38 @@ def test_slow_headers_and_slow_bodies_are_cut_off(slow_server):
     assert answer.startswith(b"HTTP/1.1 408"), answer
 
 
+def test_a_client_gone_before_its_body_arrived_is_no_server_error(tmp_path):
+    """A client that hangs up halfway through its body leaves nothing in the server's log (it was
+    "prediction failed" and Starlette's ClientDisconnect traceback), and the server answers on."""
+    trained = models()["logistic"]
+    path = tmp_path / "m.onnx"
+    modelpack.save(trained.model, path, sample=trained.X)
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([COMMAND, "serve", str(path), "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 1000\r\n\r\n[{")
+                time.sleep(0.2)  # read by the server, which now waits for the rest
+        names = modelpack.load(path).metadata.input_schema.names
+        answer = httpx.post(f"{url}/predict", json=dict(zip(names, np.asarray(trained.X)[0].tolist())))
+        assert answer.status_code == 200, answer.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    text = log.read_text()
+    assert "Uvicorn running" in text and "Traceback" not in text and "failed" not in text, text
+
+
 def test_the_start_up_line_names_model_format_and_address(tmp_path):
     trained = models()["logistic"]
     path = tmp_path / "m.onnx"
@@ -345,7 +377,9 @@ def test_requests_scored_on_the_loop_in_threads_and_through_starlette_answer_ali
     """The inline path (a fast model's small request scored on the event loop), the thread pool
     (--inline-ms 0), and POST /predict routed by Starlette (as with --cors-origin, answered with its
     JSONResponse) rather than handed straight to its handler (which sends the same bytes itself)
-    give the same statuses, bodies and headers: answers, probabilities, refusals, GETs."""
+    give the same statuses, bodies and headers: answers, probabilities, refusals, GETs. A single
+    record of plain values is typed in one pass (plain_record), a list of records by the general path:
+    the same rows answer alike either way."""
     trained = models()["pipeline_frame"]
     path = tmp_path / "model.onnx"
     modelpack.save(trained.model, path, sample=trained.X)
@@ -356,7 +390,7 @@ def test_requests_scored_on_the_loop_in_threads_and_through_starlette_answer_ali
                  ("POST", "/predict", {**rows[2], "age": "old"}), ("POST", "/predict", {**rows[2], "age": 4.5}),
                  ("POST", "/predict?proba=maybe", rows[3]), ("GET", "/predict", {k: str(v) for k, v in rows[4].items()}),
                  ("POST", "/predict", [rows[5]] * 300),  # a body over 4 kB: parsed in a thread on both
-                 ("RAW", "/predict", b"{not json"), ("TEXT", "/predict", b"age=1")]
+                 ("RAW", "/predict", b"{not json"), ("TEXT", "/predict", b"age=1"), ("POST", "/predict", rows)]
     answers = {}
     for name, options in {"inline": ("--inline-ms", "1"), "threads": ("--inline-ms", "0"),
                           "starlette": ("--cors-origin", "https://app.example")}.items():
@@ -372,7 +406,11 @@ def test_requests_scored_on_the_loop_in_threads_and_through_starlette_answer_ali
             answers[name] = got
     assert answers["inline"] == answers["threads"] == answers["starlette"]  # byte for byte
     statuses = [status for status, _, _, _ in answers["inline"]]
-    assert statuses.count(200) == 13 and statuses.count(422) == 3 and statuses.count(400) == 2 \
+    singles = [json.loads(body)["predictions"][0] for _, _, _, body in answers["inline"][:8]]
+    assert singles == json.loads(answers["inline"][-1][3])["predictions"]
+    one = json.loads(answers["inline"][8][3])
+    assert one["probabilities"][0] == json.loads(answers["inline"][9][3])["probabilities"][0]
+    assert statuses.count(200) == 14 and statuses.count(422) == 3 and statuses.count(400) == 2 \
         and statuses.count(415) == 1, statuses
 
 
