@@ -336,6 +336,13 @@ class Metadata:
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays to JSON types; NaN and infinities become ``None``."""
     np = sys.modules.get("numpy")  # not imported: no value can be numpy's (info, say, never imports it)
+    if np is not None and type(obj) is np.ndarray and obj.ndim == 1:  # predictions: decided per array
+        values = obj.tolist()
+        kind = obj.dtype.kind
+        if kind in "biu" or (kind == "f" and all(v - v == 0.0 for v in values)) or (  # finite: inf - inf is nan
+                kind == "O" and all(type(v) is str for v in values)):
+            return values
+        return [to_jsonable(v) for v in values]
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if np is not None and isinstance(obj, np.ndarray):

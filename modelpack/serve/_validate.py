@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data import TypedColumns
 from ..metadata import STRING, Feature, InputSchema
 
 
@@ -34,10 +35,14 @@ _FLOAT64_MAX = float(np.finfo(np.float64).max)
 _EXACT_INT = 1 << 53  # integers a float64 holds exactly
 
 
-def _json_value(feature: Feature, value: Any, row: int) -> Any:
-    """A JSON value for ``feature``: what :func:`_value` returns, deciding the common cases (text for
-    a text column, a finite float or an in-range integer for a number column) by exact type alone."""
-    kind, cls = feature.dtype, type(value)
+_NOT_PLAIN = object()
+
+
+def _plain(kind: str, value: Any) -> Any:
+    """What :func:`_value` returns for the common cases, decided by exact type alone: text for a text
+    column, a finite float or an in-range integer for a number column, true or false for a flag;
+    ``_NOT_PLAIN`` for anything else, which :func:`_value` decides (and names, when it refuses it)."""
+    cls = type(value)
     if kind == STRING:
         if cls is str:
             return value
@@ -51,7 +56,13 @@ def _json_value(feature: Feature, value: Any, row: int) -> Any:
             return float(value)
     elif cls is bool and kind == "bool":
         return value
-    return _value(feature, value, row, from_text=False)
+    return _NOT_PLAIN
+
+
+def _json_value(feature: Feature, value: Any, row: int) -> Any:
+    """A JSON value for ``feature``: what :func:`_value` returns, the common cases by exact type alone."""
+    plain = _plain(feature.dtype, value)
+    return plain if plain is not _NOT_PLAIN else _value(feature, value, row, from_text=False)
 
 
 def _value(feature: Feature, value: Any, row: int, from_text: bool) -> Any:
@@ -130,8 +141,32 @@ def _column(feature: Feature, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
+# The arrays a column of each kind becomes when none of its values is missing (see _column),
+# which are also what conform_columns makes of them.
+_PLAIN_DTYPES = {STRING: np.dtype(object), "int64": np.dtype(np.int64), "float64": np.dtype(np.float64),
+                 "bool": np.dtype(bool)}
+
+
+def plain_record(payload: dict[Any, Any], schema: InputSchema) -> TypedColumns | None:
+    """One record (nearly every request) whose fields are the schema's and whose values are all plain
+    (see :func:`_plain`), text among its column's known categories: typed as the general path, then
+    :func:`~modelpack.data.conform_columns`, would type it, in one pass. None for any other record,
+    which the general path decides, refuses or warns about (an unknown category)."""
+    if payload.keys() != schema.name_set:
+        return None
+    columns = {}
+    for feature in schema.features:
+        value = _plain(feature.dtype, payload[feature.name])
+        if value is _NOT_PLAIN or (feature.categories and feature.dtype == STRING and value not in feature.category_set):
+            return None
+        columns[feature.name] = np.array([value], dtype=_PLAIN_DTYPES[feature.dtype])
+    return TypedColumns(columns, schema)
+
+
 def columns_from_json(payload: Any, schema: InputSchema, max_rows: int) -> dict[str, np.ndarray]:
     """Records (``[{...}, ...]``), one record (``{...}``) or columns (``{"f": [...], ...}``) → typed columns."""
+    if type(payload) is dict and max_rows >= 1 and (typed := plain_record(payload, schema)) is not None:
+        return typed
     records: list[Any]
     if isinstance(payload, Mapping) and payload and all(isinstance(v, list) for v in payload.values()):
         lengths = {len(v) for v in payload.values()}
