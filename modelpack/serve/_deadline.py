@@ -1,41 +1,72 @@
-"""One timer for the deadlines of every request body being read.
+"""One timer for many deadlines: request bodies being read, request headers being received.
 
-``asyncio.timeout`` arms and cancels a timer for each request, and with its bookkeeping that was
-about a tenth of a small request's time in process (see benchmarks.md, serve). Nearly every body has
-arrived whole before its handler starts, so here a read only puts its task in a dict, and one timer,
-armed while some read is pending, cancels the reads past their deadline. A deadline is met late by at
-most one tick.
+``asyncio.timeout`` (or ``loop.call_later``) arms and cancels a timer for each request, and with its
+bookkeeping that was about a tenth of a small request's time in process (see benchmarks.md, serve).
+Nearly every body has arrived whole before its handler starts, and nearly every request's headers in
+the packet that began it, so here a deadline is only an entry in a dict, and one timer, armed while
+some deadline is pending, expires the entries past theirs. A deadline is met late by at most one tick.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 
-class BodyDeadlines:
-    def __init__(self, seconds: float) -> None:
+class Deadlines:
+    """``start(key, loop)`` gives ``key`` a deadline ``seconds`` from now, ``stop(key)`` takes it back;
+    a key still pending at its deadline is handed to ``expire``, once."""
+
+    def __init__(self, seconds: float, expire: Callable[[Any], None]) -> None:
         self.seconds = seconds
         self.tick = min(0.5, seconds / 4)
-        self._pending: dict[asyncio.Task[Any], float] = {}  # task -> its deadline (loop time)
-        self._cut: set[asyncio.Task[Any]] = set()  # cancelled by the timer, not yet told
+        self._expire = expire
+        self._pending: dict[Any, float] = {}  # key -> its deadline (loop time)
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self) -> asyncio.Task[Any]:
-        """Start the current task's deadline; pair with :meth:`stop` in a ``finally``."""
-        loop = asyncio.get_running_loop()
+    def start(self, key: Any, loop: asyncio.AbstractEventLoop) -> None:
         if loop is not self._loop:  # another event loop (the app served again in this process): afresh
-            self._loop, self._pending, self._cut, self._timer = loop, {}, set(), None
-        task = asyncio.current_task(loop)
-        assert task is not None
-        self._pending[task] = loop.time() + self.seconds
+            self._loop, self._pending, self._timer = loop, {}, None
+            self.reset()
+        self._pending[key] = loop.time() + self.seconds
         if self._timer is None:
             self._timer = loop.call_later(self.tick, self._check, loop)
+
+    def stop(self, key: Any) -> None:
+        self._pending.pop(key, None)
+
+    def reset(self) -> None:
+        """What a subclass keeps beside the pending deadlines, forgotten with a new event loop."""
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for key, deadline in list(self._pending.items()):
+            if deadline <= now:
+                del self._pending[key]
+                self._expire(key)
+        self._timer = loop.call_later(self.tick, self._check, loop) if self._pending else None
+
+
+class BodyDeadlines(Deadlines):
+    """The deadline of each request body being read: past it, the reading task is cancelled, and
+    :meth:`expired` tells that cancellation from any other."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds, self._cut_off)
+        self._cut: set[asyncio.Task[Any]] = set()  # cancelled by the timer, not yet told
+
+    def start(self, key: Any = None, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task[Any]:  # type: ignore[override]
+        """Start the current task's deadline; pair with :meth:`stop` in a ``finally``."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        assert task is not None
+        super().start(task, loop)
         return task
 
-    def stop(self, task: asyncio.Task[Any]) -> None:
-        self._pending.pop(task, None)
+    def reset(self) -> None:
+        self._cut = set()
 
     def expired(self, task: asyncio.Task[Any]) -> bool:
         """Whether ``task``'s CancelledError is this timer's: then it is uncancelled, and the caller
@@ -46,11 +77,6 @@ class BodyDeadlines:
         task.uncancel()
         return True
 
-    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        for task, deadline in list(self._pending.items()):
-            if deadline <= now:
-                del self._pending[task]
-                self._cut.add(task)
-                task.cancel()
-        self._timer = loop.call_later(self.tick, self._check, loop) if self._pending else None
+    def _cut_off(self, task: asyncio.Task[Any]) -> None:
+        self._cut.add(task)
+        task.cancel()

@@ -3,7 +3,9 @@
 uvicorn arms no timer until a first response is sent: a client that connects and sends
 nothing, or sends its headers a byte at a time, holds a connection for ever. Here the
 deadline starts when the connection opens (and again when each request begins) and ends when
-the headers are complete; past it the connection is closed.
+the headers are complete; past it the connection is closed. The deadlines of a worker's
+connections share one timer (``Deadlines``): a timer armed and cancelled per request cost
+2-3 µs of it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ._deadline import Deadlines
+
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     #: Seconds a client has to send a request's headers; set from ``--header-timeout``.
     header_timeout: float = 10.0
-    _header_timer: Any = None
+    _deadlines: Deadlines | None = None  # the worker's, shared by its connections
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -35,15 +39,16 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _arm(self) -> None:
-        self._disarm()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+        deadlines = HeaderTimeoutProtocol._deadlines
+        if deadlines is None or deadlines.seconds != self.header_timeout:
+            deadlines = HeaderTimeoutProtocol._deadlines = Deadlines(self.header_timeout, _headers_too_slow)
+        deadlines.start(self, self.loop)
 
     def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        if HeaderTimeoutProtocol._deadlines is not None:
+            HeaderTimeoutProtocol._deadlines.stop(self)
 
-    def _headers_too_slow(self) -> None:
-        self._header_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
+
+def _headers_too_slow(protocol: HeaderTimeoutProtocol) -> None:
+    if not protocol.transport.is_closing():
+        protocol.transport.close()

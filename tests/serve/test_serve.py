@@ -294,6 +294,41 @@ def test_slow_headers_and_slow_bodies_are_cut_off(slow_server):
     assert answer.startswith(b"HTTP/1.1 408"), answer
 
 
+def test_a_connection_whose_headers_come_in_time_is_never_cut(slow_server):
+    """The header deadline (1 s here) is each request's, not the connection's: a keep-alive connection
+    asking every 0.3 s for 2.5 s, each request's headers in two parts, then once more after 1.6 s
+    idle, gets every answer."""
+    url, _ = slow_server
+    host, port = url.removeprefix("http://").split(":")
+    answers = []
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        start = time.monotonic()
+        while time.monotonic() - start < 2.5:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHo")
+            time.sleep(0.1)
+            conn.sendall(b"st: x\r\n\r\n")
+            answers.append(_response(conn))
+            time.sleep(0.2)
+        time.sleep(1.6)  # idle past the header deadline, within keep-alive (5 s): no request, no deadline
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answers.append(_response(conn))
+    assert len(answers) >= 8 and all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"}") for a in answers), answers
+
+
+def _response(conn: socket.socket) -> bytes:
+    """One whole HTTP response (headers and a Content-Length body) from a keep-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(1000) or b"<closed>"
+        if data.endswith(b"<closed>"):
+            return data
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += conn.recv(1000) or b"<closed>"
+    return head + b"\r\n\r\n" + body
+
+
 def test_a_client_gone_before_its_body_arrived_is_no_server_error(tmp_path):
     """A client that hangs up halfway through its body leaves nothing in the server's log (it was
     "prediction failed" and Starlette's ClientDisconnect traceback), and the server answers on."""
