@@ -52,6 +52,26 @@ def test_mixed_frame_gets_one_input_per_column_with_its_type(tmp_path):
     assert list(loaded.predict(records)) == list(trained.model.predict(trained.X.head(3)))
 
 
+@pytest.mark.parametrize("name", ["pipeline_frame", "logistic"])
+def test_the_session_is_run_directly_only_while_it_is_the_one_opened(tmp_path, name):
+    """A model's feeds go to onnxruntime's C++ session without its Python wrapper's checks, which they
+    cannot fail; the answers are the wrapper's. Once set_providers (on ``native``) made another C++
+    session, every call goes through the wrapper again."""
+    trained = models()[name]
+    _, loaded = _save_load(trained.model, trained.X, tmp_path)
+    session = loaded.native
+    feeds = loaded.feeds(trained.X)
+    label = session.get_outputs()[0].name
+    assert loaded._core is session._sess  # the direct call is taken: onnxruntime still has its C++ session there
+    expected = session.run([label], feeds)[0]
+    np.testing.assert_array_equal(loaded._run_session(label, feeds), expected)
+    np.testing.assert_array_equal(loaded.predict(trained.X), trained.model.predict(trained.X))
+    session.set_providers(["CPUExecutionProvider"])
+    assert loaded._core is not session._sess  # the wrapper's path from now on
+    np.testing.assert_array_equal(loaded._run_session(label, feeds), expected)
+    np.testing.assert_array_equal(loaded.predict(trained.X), trained.model.predict(trained.X))
+
+
 def test_non_ascii_column_names(tmp_path):
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression

@@ -74,6 +74,8 @@ class OnnxModel(Model):
     def __init__(self, session: Any, metadata: Metadata | None, path: Path | None) -> None:
         self._session = session
         self._inputs = session.get_inputs()
+        self._n_inputs = len(self._inputs)
+        self._core = getattr(session, "_sess", None) if session.get_providers() == ["CPUExecutionProvider"] else None
         self._input_names = [i.name for i in self._inputs]
         self._input_dtypes = [_NUMPY_OF.get(i.type, np.float32) for i in self._inputs]
         outputs = session.get_outputs()
@@ -215,10 +217,10 @@ class OnnxModel(Model):
     def _run_feeds(self, name: str, feeds: dict[str, np.ndarray]) -> Any:
         """One run, or one per fixed-size batch (the last padded, its padding dropped)."""
         if self._batch is None:
-            return self._session.run([name], feeds)[0]
+            return self._run_session(name, feeds)
         n = len(next(iter(feeds.values())))
         if n == self._batch:
-            return self._session.run([name], feeds)[0]
+            return self._run_session(name, feeds)
         parts = []
         for start in range(0, n, self._batch):
             chunk = {k: v[start : start + self._batch] for k, v in feeds.items()}
@@ -228,6 +230,18 @@ class OnnxModel(Model):
             out = self._session.run([name], chunk)[0]
             parts.append(out[: self._batch - short] if short else out)
         return _join(parts)
+
+    def _run_session(self, name: str, feeds: dict[str, np.ndarray]) -> Any:
+        """``session.run([name], feeds)[0]``. onnxruntime's Python ``run`` checks that every input is fed,
+        that no OrtValue is another session's and that WebGPU graph capture is off, and falls back from
+        a failing accelerator: 2-3 µs of a one-row call. The feeds built here are numpy arrays, one for
+        every input, and the session runs on the CPU alone, so none of that can happen: its C++ session
+        is called directly, as long as it is the one the session was opened with (``set_providers``
+        on ``native`` makes another)."""
+        core = self._core
+        if core is not None and self._session._sess is core and len(feeds) == self._n_inputs:
+            return core.run([name], feeds, None)[0]
+        return self._session.run([name], feeds)[0]
 
     def _map_rows(self, X: Any) -> list[dict[Any, float]]:
         """A map input (DictVectorizer's) takes one row as {column: value}; missing values are absent keys."""
