@@ -13,6 +13,12 @@ as a third server in the same rounds: the A/B of a change, which this VM's drift
 
 Then, for each server, ``/health`` is timed by a second wrk (one connection) while a first wrk keeps
 /predict saturated with 32 connections: the p99 of /health is what a load balancer's probe sees.
+
+    python benchmarks/bench_serve_ceiling.py --in-process 8000
+
+drives both ASGI apps in this process instead (no sockets, no uvicorn, uvloop), the same request to
+each in turn, and reports the median time of a request in each: the apps' own cost, which the
+sockets, HTTP parsing and wrk sharing the two cores dilute in the figures above.
 """
 
 from __future__ import annotations
@@ -82,8 +88,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--base", help="also serve with this revision of modelpack, in the same rounds")
+    parser.add_argument("--in-process", type=int, metavar="N", help="drive both apps in process, N requests each")
     args = parser.parse_args()
     X, model, body = served_model()
+    if args.in_process:
+        in_process(X, model, body, args.in_process)
+        return
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -111,6 +121,63 @@ def main() -> None:
                 ["server", "requests/s", "÷ hand-written", "median", "median ÷ hand-written's", "p99", "/health p50 loaded", "/health p99 loaded",
                  "/predict req/s loaded", "non-2xx loaded"], rows)
     save_results("serve_ceiling", results)
+
+
+def in_process(X: object, model: object, body: dict, n: int) -> None:
+    """Median µs of a POST /predict in each app, driven through ASGI in this process, interleaved."""
+    import json
+
+    import uvloop
+
+    from modelpack.serve import ServeConfig, create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        modelpack.save(model, path, sample=X.head(100))
+        namespace: dict = {}
+        exec(HAND_WRITTEN.format(path=str(path)), namespace)
+        apps = {"hand-written Starlette + onnxruntime": namespace["app"],
+                "modelpack serve model.onnx": create_app(modelpack.load(path), ServeConfig(path=str(path)))}
+        raw = json.dumps(body).encode()
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+                 "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                             (b"content-length", str(len(raw)).encode())],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        async def request(app: object) -> tuple[float, bytes]:
+            sent: list[dict] = []
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            start = time.perf_counter()
+            await app(dict(scope), receive, send)  # type: ignore[operator]
+            seconds = time.perf_counter() - start
+            assert sent[0]["status"] == 200, sent
+            return seconds, sent[1]["body"]
+
+        async def main() -> dict[str, list[float]]:
+            answers = {name: (await request(app))[1] for name, app in apps.items()}
+            assert len(set(answers.values())) == 1, answers  # the same answer from both
+            for _ in range(500):  # warm-up: the inline path, caches
+                for app in apps.values():
+                    await request(app)
+            times: dict[str, list[float]] = {name: [] for name in apps}
+            for _ in range(n):
+                for name, app in apps.items():
+                    times[name].append((await request(app))[0])
+            return times
+
+        times = uvloop.run(main())
+    medians = {name: statistics.median(t) * 1e6 for name, t in times.items()}
+    hand = medians["hand-written Starlette + onnxruntime"]
+    print_table(f"one POST /predict driven through ASGI in process, median of {n} interleaved requests",
+                ["app", "µs", "hand-written's ÷ this"], [[name, f"{m:.1f}", f"{hand / m:.2f}×"] for name, m in medians.items()])
+    save_results("serve_in_process", {"medians_us": medians, "requests": n})
 
 
 def _run(args: argparse.Namespace, folder: Path, X: object, model: object, body: dict, bin_dir: Path) -> dict[str, dict]:
