@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_paths
+from ._atomic import atomic_paths, refuse_overwrite
 from .errors import CorruptFileError, ModelpackError, UnsupportedModelError, a_or_an
 from .metadata import Metadata, build_metadata, read_sidecar, sha256_of, sidecar_path
 from .model import Model
@@ -55,6 +55,11 @@ def save(
     path = Path(path)
     fmt = format_for_save(path, format)
     fmt.ensure_available()
+    # What the caller can fix is said before any work: an option the format lacks (a misspelt
+    # overwrite=True, say) before the target exists, and both before the sample is scored.
+    if fmt.save_options is not None:
+        fmt.reject_options(options, fmt.save_options)
+    refuse_overwrite(path, overwrite)
     if preprocess is None and isinstance(model, Model):  # a conversion keeps the source's recipe
         preprocess = model.metadata.extra.get("preprocess")
     estimator, sample = _unwrap(model, sample, classes)

@@ -55,6 +55,9 @@ class Format(ABC):
     writes: ClassVar[frozenset[str]] = frozenset({"estimators"})
     #: Detection order when content is sniffed: lower goes first (specific before generic).
     sniff_priority: ClassVar[int] = 50
+    #: The options ``save`` takes, which ``modelpack.save`` checks before it computes anything or
+    #: looks at the target; None: ``save`` checks its own.
+    save_options: ClassVar[tuple[str, ...] | None] = None
 
     @abstractmethod
     def sniff(self, head: bytes) -> bool:

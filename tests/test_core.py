@@ -261,3 +261,19 @@ def test_a_broken_plugin_is_skipped_with_a_warning(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "joblib"
     assert "'broken' format plugin cannot be loaded" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["pickle", "joblib", "skops", "onnx", "pmml", "keras", "tflite", "torch", "h2o"])
+def test_an_option_the_format_lacks_is_said_before_the_target_exists(tmp_path, name):
+    """save(..., force=True) on an existing file said "already exists; pass overwrite=True" and, once
+    the user added it, "no option force": now the option first, before any work, the file untouched."""
+    from modelpack.registry import get_format
+
+    fmt = get_format(name)
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"kept")
+    with pytest.raises(modelpack.UnknownOptionError, match=f"the {name} format has no option force; it takes "):
+        modelpack.save(object(), target, format=name, force=True)  # not even a model: nothing looked at yet
+    assert target.read_bytes() == b"kept" and fmt.save_options is not None
+    with pytest.raises(FileExistsModelpackError, match="already exists; pass overwrite=True"):
+        modelpack.save(object(), target, format=name)  # then the target, still before the model

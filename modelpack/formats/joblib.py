@@ -37,8 +37,10 @@ class JoblibFormat(ObjectFormat):
     def sniff(self, head: bytes) -> bool:
         return head.startswith(_MAGICS + _ZLIB) or is_pickle(head)
 
+    save_options = ("compress",)
+
     def save(self, model: Any, path: Path, metadata: Metadata, compress: int | bool | tuple[str, int] = 0, **options: Any) -> Metadata:
-        self.reject_options(options, ("compress",))
+        self.reject_options(options, self.save_options)
         import joblib
 
         with _pristine_pickler():

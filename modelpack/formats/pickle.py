@@ -43,8 +43,10 @@ class PickleFormat(ObjectFormat):
     def sniff(self, head: bytes) -> bool:
         return is_pickle(head)
 
+    save_options = ("protocol",)
+
     def save(self, model: Any, path: Path, metadata: Metadata, protocol: int = pickle.HIGHEST_PROTOCOL, **options: Any) -> Metadata:
-        self.reject_options(options, ("protocol",))
+        self.reject_options(options, self.save_options)
         with open(path, "wb") as fh:
             pickle.dump(model, fh, protocol=protocol)
         return metadata

@@ -39,8 +39,10 @@ class SkopsFormat(ObjectFormat):
         # The zip's members may come in any order; ``load`` checks for skops' schema.json.
         return head.startswith(b"PK\x03\x04")
 
+    save_options = ("compression",)
+
     def save(self, model: Any, path: Path, metadata: Metadata, compression: int = zipfile.ZIP_DEFLATED, **options: Any) -> Metadata:
-        self.reject_options(options, ("compression",))
+        self.reject_options(options, self.save_options)
         import skops.io as sio
 
         try:

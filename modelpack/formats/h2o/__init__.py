@@ -36,8 +36,10 @@ class H2oFormat(Format):
             return any(name in head for name in (b"model.ini", b"domains/d0", b"trees/t00"))
         return b"hex.genmodel" in head and b"class " in head  # a POJO: recognised to be refused
 
+    save_options = ()
+
     def save(self, model: Any, path: Path, metadata: Metadata, **options: Any) -> Metadata:
-        self.reject_options(options)
+        self.reject_options(options, self.save_options)
         from ._adapter import H2oPredictor
 
         if not isinstance(model, H2oPredictor):

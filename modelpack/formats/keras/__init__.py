@@ -34,8 +34,10 @@ class KerasFormat(Format):
         zipped = head.startswith(b"PK\x03\x04") and b"metadata.json" in head[:64] and b'"keras_version"' in head[:200]
         return zipped or head.startswith(HDF5_MAGIC)
 
+    save_options = ("classes",)
+
     def save(self, model: Any, path: Path, metadata: Metadata, **options: Any) -> Metadata:
-        self.reject_options(options, ("classes",))
+        self.reject_options(options, self.save_options)
         network = _network_of(model)
         metadata = metadata.replace(extra={**metadata.extra, "keras_version": _keras_version()})
         with tempfile.TemporaryDirectory() as folder:

@@ -38,6 +38,8 @@ class OnnxFormat(Format):
             and head[2] in (0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42, 0x52, 0x72)
         )
 
+    save_options = ("precision", "target_opset")
+
     def save(
         self,
         model: Any,
@@ -50,7 +52,7 @@ class OnnxFormat(Format):
         check_precision: bool = True,
         **options: Any,
     ) -> Metadata:
-        self.reject_options(options, ("precision", "target_opset"))
+        self.reject_options(options, self.save_options)
         try:
             from . import _export
         except ImportError as exc:

@@ -28,9 +28,11 @@ class PmmlFormat(Format):
         text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         return text.startswith(b"<") and b"<PMML" in head
 
+    save_options = ("target",)
+
     def save(self, model: Any, path: Path, metadata: Metadata, *, sample: Any = None, target: str = "y",
              **options: Any) -> Metadata:
-        self.reject_options(options, ("target",))
+        self.reject_options(options, self.save_options)
         try:
             from . import _export
         except ImportError as exc:

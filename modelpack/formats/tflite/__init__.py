@@ -28,8 +28,10 @@ class TfliteFormat(Format):
     def sniff(self, head: bytes) -> bool:
         return head[4:8] == b"TFL3"  # the flatbuffer's file identifier
 
+    save_options = ()
+
     def save(self, model: Any, path: Path, metadata: Metadata, **options: Any) -> Metadata:
-        self.reject_options(options)
+        self.reject_options(options, self.save_options)
         network = getattr(model, "network", None)
         if network is None or not hasattr(model, "__modelpack__"):
             raise UnsupportedModelError(

@@ -50,8 +50,10 @@ class TorchFormat(Format):
         first = head[30 : 30 + length].decode("utf-8", "replace")
         return _TORCH_MEMBER.match(first) is not None
 
+    save_options = ()
+
     def save(self, model: Any, path: Path, metadata: Metadata, **options: Any) -> Metadata:
-        self.reject_options(options)
+        self.reject_options(options, self.save_options)
         import torch
 
         if not hasattr(model, "exported"):
