@@ -47,6 +47,30 @@ def test_nan_is_missing_not_invalid(tmp_path):
         np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-9)
 
 
+@pytest.mark.parametrize("odd,said", [("\x01", "a control character"), ("a\x00b", "a control character"),
+                                      ("\ud800", "a lone surrogate")])
+@pytest.mark.parametrize("where", ["label", "category"])
+def test_text_xml_cannot_hold_is_refused_before_export(tmp_path, odd, said, where):
+    """sklearn2pmml wrote a control character as it was (a file no XML parser reads back) and a lone
+    surrogate as U+FFFD (another label than the model's, silently). Refused in one line; nothing written."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    if where == "label":
+        model, sample = LogisticRegression().fit(X, np.array([odd, odd, "b", "b"], dtype=object)), X
+    else:  # inside the encoder only: no label, name or recorded category holds it
+        sample = np.array([[odd, 0.0], ["x", 1.0], [odd, 2.0], ["x", 3.0]], dtype=object)
+        model = make_pipeline(make_column_transformer((OneHotEncoder(), [0]), remainder="passthrough"),
+                              LogisticRegression()).fit(sample, [0, 1, 0, 1])
+    path = tmp_path / "m.pmml"
+    with pytest.raises(UnsupportedModelError, match=f"PMML is XML, which cannot hold the text .* {said}"):
+        modelpack.save(model, path, sample=sample)
+    assert not path.exists() and not list(tmp_path.iterdir())  # the same with clean text: every other test here
+
+
 def test_target_name_and_metadata_in_the_header(tmp_path):
     trained = models()["logistic"]
     path, loaded = _save_load(trained.model, trained.X, tmp_path, target="approved")

@@ -7,6 +7,7 @@ import datetime as _dt
 import io
 import os
 import re
+import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,11 @@ def write(model: Any, path: Path, metadata: Metadata, *, sample: Any, target: st
             f"PMML cannot hold a bare transformer ({metadata.model_type.rsplit('.', 1)[-1]}): it needs a model "
             "at the end of the pipeline; save it as joblib, skops or ONNX instead"
         )
+    odd = _text_xml_cannot_hold(metadata.classes, schema.names, [f.categories for f in schema.features], target, model)
+    if odd is not None:
+        what = "a lone surrogate, as text read with surrogateescape has" if _SURROGATE.search(odd) else "a control character"
+        raise UnsupportedModelError(f"PMML is XML, which cannot hold the text {odd!r} of this model (a label, name or "
+                                    f"category with {what}); clean it before saving, or save as joblib or skops")
     pipeline = make_pmml_pipeline(model, active_fields=schema.names, target_fields=[target])
     if sample is not None and metadata.task != "clusterer":
         rows = sample_rows(sample, VERIFICATION_ROWS)
@@ -59,6 +65,43 @@ def write(model: Any, path: Path, metadata: Metadata, *, sample: Any, target: st
     metadata = metadata.replace(extra=extra)
     path.write_bytes(insert_extension(path.read_bytes(), metadata.to_json()))
     return metadata
+
+
+# What XML 1.0 cannot carry, even as a character reference: control characters but tab and line
+# ends, lone surrogates, U+FFFE and U+FFFF. sklearn2pmml wrote control characters as they were (a file
+# no XML parser reads) and surrogates as U+FFFD (other labels than the model's).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text_xml_cannot_hold(*roots: Any) -> str | None:
+    """The first text among ``roots``, and in the attributes of the objects they hold (a fitted
+    pipeline's classes, categories, feature names), that XML cannot carry; None if all can."""
+    import numpy as np
+
+    stack, seen = list(roots), set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _NOT_XML.search(item):
+                return item
+        elif isinstance(item, (bytes, int, float, bool, type, types.ModuleType)) or item is None or id(item) in seen:
+            continue
+        elif isinstance(item, np.ndarray):
+            seen.add(id(item))
+            if item.dtype.kind in "OU":
+                stack.extend(item.ravel().tolist())
+        elif isinstance(item, dict):
+            seen.add(id(item))
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            seen.add(id(item))
+            stack.extend(item)
+        elif hasattr(item, "__dict__"):
+            seen.add(id(item))
+            stack.extend(vars(item).values())
+    return None
 
 
 def _translate(java_output: str, exc: Exception, model: Any) -> Exception:
