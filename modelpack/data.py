@@ -334,11 +334,12 @@ class TypedColumns(dict):
     """Columns typed by ``schema`` (what :func:`conform_columns` returns): a model given them again
     does not type them again, so a batch typed before it is scored is typed once, not twice."""
 
-    __slots__ = ("schema",)
+    __slots__ = ("schema", "complete")
 
-    def __init__(self, columns: dict[str, np.ndarray], schema: InputSchema) -> None:
+    def __init__(self, columns: dict[str, np.ndarray], schema: InputSchema, complete: bool = False) -> None:
         super().__init__(columns)
         self.schema = schema
+        self.complete = complete  # known to hold no missing value (else: not known either way)
 
 
 def conform_columns(columns: Any, schema: InputSchema, source: str = "the data") -> TypedColumns:

@@ -160,7 +160,7 @@ def plain_record(payload: dict[Any, Any], schema: InputSchema) -> TypedColumns |
         if value is _NOT_PLAIN or (feature.categories and feature.dtype == STRING and value not in feature.category_set):
             return None
         columns[feature.name] = np.array([value], dtype=_PLAIN_DTYPES[feature.dtype])
-    return TypedColumns(columns, schema)
+    return TypedColumns(columns, schema, complete=True)  # plain values: none is missing
 
 
 def columns_from_json(payload: Any, schema: InputSchema, max_rows: int) -> dict[str, np.ndarray]:
@@ -212,7 +212,10 @@ def missing_mask(values: np.ndarray) -> np.ndarray:
 
 def rows_with_missing(columns: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """Which rows have a missing value, or None when no row has one: the common case, decided
-    without numpy's reductions (a ``mask.any()`` costs microseconds of a request's hundred)."""
+    without numpy's reductions (a ``mask.any()`` costs microseconds of a request's hundred), or
+    known already (one record of plain values)."""
+    if type(columns) is TypedColumns and columns.complete:
+        return None
     for values in columns.values():
         kind = values.dtype.kind
         if (kind == "O" and None in values.tolist()) or (kind == "f" and (

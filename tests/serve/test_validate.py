@@ -15,7 +15,14 @@ from hypothesis.extra import numpy as hnp
 from modelpack.data import TypedColumns, conform_columns
 from modelpack.errors import ModelpackError
 from modelpack.metadata import Feature, InputSchema, to_jsonable
-from modelpack.serve._validate import RequestError, _json_value, _value, columns_from_json, plain_record
+from modelpack.serve._validate import (
+    RequestError,
+    _json_value,
+    _value,
+    columns_from_json,
+    plain_record,
+    rows_with_missing,
+)
 
 KINDS = ["float64", "float32", "int64", "bool", "string"]
 JSON_VALUES = st.one_of(
@@ -99,6 +106,7 @@ def test_one_plain_record_is_typed_as_the_general_path_and_conform_type_it(data,
     for name in fast:
         assert fast[name].dtype == general[name].dtype and fast[name].tolist() == general[name].tolist(), name
     assert conform_columns(fast, schema, "the request") is fast  # typed once: Model.run does not type it again
+    assert fast.complete and rows_with_missing(fast) is None and rows_with_missing(dict(general)) is None
 
 
 def test_which_records_take_the_one_pass_path():
