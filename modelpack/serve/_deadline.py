@@ -15,7 +15,7 @@ from typing import Any
 
 
 class Deadlines:
-    """``start(key, loop)`` gives ``key`` a deadline ``seconds`` from now, ``stop(key)`` takes it back;
+    """``add(key, loop)`` gives ``key`` a deadline ``seconds`` from now, ``discard(key)`` takes it back;
     a key still pending at its deadline is handed to ``expire``, once."""
 
     def __init__(self, seconds: float, expire: Callable[[Any], None]) -> None:
@@ -26,7 +26,7 @@ class Deadlines:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, key: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def add(self, key: Any, loop: asyncio.AbstractEventLoop) -> None:
         if loop is not self._loop:  # another event loop (the app served again in this process): afresh
             self._loop, self._pending, self._timer = loop, {}, None
             self.reset()
@@ -34,7 +34,7 @@ class Deadlines:
         if self._timer is None:
             self._timer = loop.call_later(self.tick, self._check, loop)
 
-    def stop(self, key: Any) -> None:
+    def discard(self, key: Any) -> None:
         self._pending.pop(key, None)
 
     def reset(self) -> None:
@@ -57,13 +57,16 @@ class BodyDeadlines(Deadlines):
         super().__init__(seconds, self._cut_off)
         self._cut: set[asyncio.Task[Any]] = set()  # cancelled by the timer, not yet told
 
-    def start(self, key: Any = None, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Task[Any]:  # type: ignore[override]
+    def start(self) -> asyncio.Task[Any]:
         """Start the current task's deadline; pair with :meth:`stop` in a ``finally``."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task(loop)
         assert task is not None
-        super().start(task, loop)
+        self.add(task, loop)
         return task
+
+    def stop(self, task: asyncio.Task[Any]) -> None:
+        self.discard(task)
 
     def reset(self) -> None:
         self._cut = set()

@@ -42,11 +42,11 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         deadlines = HeaderTimeoutProtocol._deadlines
         if deadlines is None or deadlines.seconds != self.header_timeout:
             deadlines = HeaderTimeoutProtocol._deadlines = Deadlines(self.header_timeout, _headers_too_slow)
-        deadlines.start(self, self.loop)
+        deadlines.add(self, self.loop)
 
     def _disarm(self) -> None:
         if HeaderTimeoutProtocol._deadlines is not None:
-            HeaderTimeoutProtocol._deadlines.stop(self)
+            HeaderTimeoutProtocol._deadlines.discard(self)
 
 
 def _headers_too_slow(protocol: HeaderTimeoutProtocol) -> None:
