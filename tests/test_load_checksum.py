@@ -100,3 +100,53 @@ def test_an_unchanged_file_loads_alike_either_way(tmp_path, hashing, ext, option
         loaded = modelpack.load(path, trust=trust)
         assert loaded.metadata.sha256 == modelpack.describe(path).sha256
         np.testing.assert_array_equal(loaded.predict(trained.X), trained.model.predict(trained.X))
+
+
+def test_a_trusted_joblib_file_loads_from_the_bytes_checked_and_an_old_one_by_its_name(tmp_path, monkeypatch):
+    """A trusted load hands joblib the bytes it checked (one read), except a file of joblib < 0.10, whose
+    arrays sit in companion files joblib finds by the file's name: from bytes it would look in the
+    working directory, here full of decoys. Both load what joblib.load(path) loads."""
+    import hashlib
+    import io
+    import json
+    import warnings
+
+    import joblib
+    from joblib.numpy_pickle_compat import NDArrayWrapper
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    trained = LogisticRegression().fit(X, [0, 0, 1, 1])
+    here, elsewhere = tmp_path / "models", tmp_path / "cwd"
+    here.mkdir()
+    elsewhere.mkdir()
+    new, old = here / "new.joblib", here / "old.joblib"
+    modelpack.save(trained, new)
+    modelpack.save(trained, old)
+
+    class OldJoblib(pickle.Pickler):  # as joblib < 0.10 wrote: each array in a companion .npy file
+        count = 0
+
+        def reducer_override(self, obj):
+            if type(obj) is not np.ndarray or obj.dtype == object:
+                return NotImplemented
+            OldJoblib.count += 1
+            name = f"old.joblib_{OldJoblib.count:02d}.npy"
+            np.save(here / name, obj)
+            np.save(elsewhere / name, np.full_like(obj, 7))  # a decoy of the same name in the working directory
+            return NDArrayWrapper, (name, np.ndarray), {"filename": name, "subclass": np.ndarray, "allow_mmap": True}
+
+    buffer = io.BytesIO()
+    OldJoblib(buffer, protocol=2).dump(trained)
+    old.write_bytes(buffer.getvalue())
+    recorded = json.loads(sidecar_path(old).read_text())
+    recorded["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    sidecar_path(old).write_text(json.dumps(recorded))
+    monkeypatch.chdir(elsewhere)
+    for path in (new, old):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # joblib's "regenerate this pickle file"
+            expected = joblib.load(path)
+            loaded = modelpack.load(path, trust=True)
+        np.testing.assert_array_equal(loaded.native.coef_, expected.coef_)
+        np.testing.assert_array_equal(loaded.predict(X), trained.predict(X))

@@ -66,7 +66,9 @@ class JoblibFormat(ObjectFormat):
         if trust is True:
             import joblib
 
-            # by its path: joblib < 0.10's files (arrays in companion files, "ZF" zlib) load only by name
+            if data is not None and not _names_companions(data):  # the bytes read and checked already
+                return self.wrap(self.unpickle(path, lambda: joblib.load(io.BytesIO(data))), path, metadata)
+            # by its path: joblib < 0.10's files (arrays in companion files beside it) load only by name
             return self.wrap(self.unpickle(path, lambda: joblib.load(path)), path, metadata)
         from ..safety import Budget, load_stream
 
@@ -78,6 +80,13 @@ class JoblibFormat(ObjectFormat):
                 return load_stream(stream, path.name, budget, trust=trust or (), joblib=True)
 
         return self.wrap(self.unpickle(path, restricted), path, metadata)
+
+
+def _names_companions(data: bytes) -> bool:
+    """Whether a joblib file may be one of joblib < 0.10's, whose arrays sit in companion files that
+    joblib finds by the file's name (from bytes, it would look in the working directory): "ZF" zlib,
+    or a pickle naming NDArrayWrapper. A label of that text only sends the file the slower way."""
+    return data.startswith(b"ZF") or b"NDArrayWrapper" in data
 
 
 _dumping = threading.Lock()
