@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -257,42 +257,44 @@ def create_app(model: Model, config: ServeConfig) -> Any:
             raise RequestError(413, f"the image is over the limit of {config.max_body} bytes")
         return data, name
 
-    async def predict_image(request: Request) -> Response:
+    async def answered(work: Awaitable[dict[str, Any]]) -> tuple[int, bytes, dict[str, str]]:
+        """The status, JSON body (encoded, as JSONResponse renders it) and extra headers of the answer
+        ``work`` makes: its body, the RequestError it raised, or for anything else (a bug of ours or the
+        model's) a logged 500, the server running on. A body that cannot be encoded is answered here too."""
         try:
-            if recipe is None:
-                raise RequestError(404, "this model takes rows, not images: POST them to /predict")
-            proba = wants_proba(request)
-            data, name = await read_image(request)
-            return JSONAnswer(await off_the_loop(score_image, data, name, proba))
-        except RequestError as exc:
-            return JSONAnswer(exc.to_dict(), status_code=exc.status, headers=exc.headers)
-        except Exception:
-            log.exception("prediction failed")
-            return JSONAnswer({"error": "internal error while predicting; see the server log"}, status_code=500)
-
-    async def predict_answer(request: Request) -> tuple[int, bytes, dict[str, str]]:
-        """The status, JSON body (encoded, as JSONResponse renders it) and extra headers of a /predict
-        request's answer. A body that cannot be encoded is an error answered here, like any other."""
-        try:
-            if recipe is not None:
-                raise RequestError(415, "this model takes images: POST one to /predict/image")
-            proba = wants_proba(request)
-            if request.method == "GET":
-                body = await score(columns_from_query(request.query_params, schema), proba)
-            elif len(raw := await read_body(request)) <= INLINE_BODY:  # parsed here in well under a millisecond
-                body = await score(parse_json(raw), proba)
-            else:
-                body = await off_the_loop(score_json, raw, proba)
-            return 200, _json_bytes(body), {}
+            return 200, _json_bytes(await work), {}
         except RequestError as exc:
             return exc.status, _json_bytes(exc.to_dict()), exc.headers
-        except Exception:  # a bug of ours or the model's: logged, answered, the server keeps running
+        except Exception:
             log.exception("prediction failed")
             return 500, _json_bytes({"error": "internal error while predicting; see the server log"}), {}
 
-    async def predict(request: Request) -> Response:
-        status, body, headers = await predict_answer(request)
+    async def rows_answer(request: Request) -> dict[str, Any]:
+        if recipe is not None:
+            raise RequestError(415, "this model takes images: POST one to /predict/image")
+        proba = wants_proba(request)
+        if request.method == "GET":
+            return await score(columns_from_query(request.query_params, schema), proba)
+        if len(raw := await read_body(request)) <= INLINE_BODY:  # parsed here in well under a millisecond
+            return await score(parse_json(raw), proba)
+        return await off_the_loop(score_json, raw, proba)
+
+    async def image_answer(request: Request) -> dict[str, Any]:
+        if recipe is None:
+            raise RequestError(404, "this model takes rows, not images: POST them to /predict")
+        proba = wants_proba(request)
+        data, name = await read_image(request)
+        return await off_the_loop(score_image, data, name, proba)
+
+    async def responded(work: Awaitable[dict[str, Any]]) -> Response:  # for Starlette's routes
+        status, body, headers = await answered(work)
         return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+    async def predict(request: Request) -> Response:
+        return await responded(rows_answer(request))
+
+    async def predict_image(request: Request) -> Response:
+        return await responded(image_answer(request))
 
     def constant(response: Response) -> Any:
         async def endpoint(request: Request) -> Response:  # async: Starlette would run a plain function in a thread
@@ -320,7 +322,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
         Its routing, middleware and exception wrappers were 10-15 µs of a 115 µs request, and the
         handler answers every exception itself; what it answers is the same either way (tested)."""
         if scope["type"] == "http" and scope["path"] == "/predict" and scope["method"] == "POST":
-            await send_json(send, *await predict_answer(Request(scope, receive)))
+            await send_json(send, *await answered(rows_answer(Request(scope, receive))))
         else:
             await starlette(scope, receive, send)
 
