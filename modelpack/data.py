@@ -411,13 +411,14 @@ def frame_columns(data: Any, schema: InputSchema) -> dict[str, np.ndarray] | Non
     return picked
 
 
-_NUMBER_DTYPES = {"int64": np.dtype(np.int64), "float64": np.dtype(np.float64), "float32": np.dtype(np.float32),
-                  "bool": np.dtype(bool)}
+#: The dtype :func:`conform_columns` gives a column of each kind when none of its values is missing.
+TYPED_DTYPES = {STRING: np.dtype(object), "int64": np.dtype(np.int64), "float64": np.dtype(np.float64),
+                "float32": np.dtype(np.float32), "bool": np.dtype(bool)}
 
 
 def _number_array(values: np.ndarray, kind: str, name: str, source: str) -> np.ndarray:
     """:func:`_as_number` on a numpy column: None is missing (NaN), as pandas reads it."""
-    if values.dtype == _NUMBER_DTYPES.get(kind, object):
+    if values.dtype == TYPED_DTYPES.get(kind, object):
         return values  # typed already (what serve sends): nothing to check
     if values.dtype == object:
         values = np.array([np.nan if v is None else v for v in values], dtype=object)

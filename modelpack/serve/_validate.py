@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import TypedColumns
+from ..data import TYPED_DTYPES, TypedColumns
 from ..metadata import STRING, Feature, InputSchema
 
 
@@ -141,12 +141,6 @@ def _column(feature: Feature, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-# The arrays a column of each kind becomes when none of its values is missing (see _column),
-# which are also what conform_columns makes of them.
-_PLAIN_DTYPES = {STRING: np.dtype(object), "int64": np.dtype(np.int64), "float64": np.dtype(np.float64),
-                 "bool": np.dtype(bool)}
-
-
 def plain_record(payload: dict[Any, Any], schema: InputSchema) -> TypedColumns | None:
     """One record (nearly every request) whose fields are the schema's and whose values are all plain
     (see :func:`_plain`), text among its column's known categories: typed as the general path, then
@@ -159,7 +153,7 @@ def plain_record(payload: dict[Any, Any], schema: InputSchema) -> TypedColumns |
         value = _plain(feature.dtype, payload[feature.name])
         if value is _NOT_PLAIN or (feature.categories and feature.dtype == STRING and value not in feature.category_set):
             return None
-        columns[feature.name] = np.array([value], dtype=_PLAIN_DTYPES[feature.dtype])
+        columns[feature.name] = np.array([value], dtype=TYPED_DTYPES[feature.dtype])
     return TypedColumns(columns, schema, complete=True)  # plain values: none is missing
 
 
