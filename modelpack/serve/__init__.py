@@ -140,6 +140,12 @@ def create_app(model: Model, config: ServeConfig) -> Any:
             raise RequestError(400, "proba must be true or false")
         return value in ("true", "1")
 
+    def refuse_declared_too_big(scope: Mapping[str, Any]) -> None:
+        """413 for a body whose declared length is over --max-body, before any of it is read."""
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > config.max_body:
+            raise RequestError(413, f"body of {declared} bytes is over the limit of {config.max_body}")
+
     async def read_body(request: Request, image: bool = False) -> bytes:
         scope = request.scope
         kind = _header(scope, b"content-type", "application/json").split(";")[0].strip()
@@ -147,9 +153,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
             raise RequestError(415, "send the image as image/png, image/jpeg, ... or multipart/form-data (field image)")
         if not image and kind != "application/json":
             raise RequestError(415, "send the rows as application/json")
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > config.max_body:
-            raise RequestError(413, f"body of {declared} bytes is over the limit of {config.max_body}")
+        refuse_declared_too_big(scope)
         chunks, size = [], 0
         receive = request.receive  # read as Starlette's request.stream() reads it, without its generator
         task = deadlines.start()  # one deadline for the whole body, not a task per chunk
@@ -239,9 +243,7 @@ def create_app(model: Model, config: ServeConfig) -> Any:
     async def read_image(request: Request) -> tuple[bytes, str]:
         if not _header(request.scope, b"content-type", "").startswith("multipart/form-data"):
             return await read_body(request, image=True), "the uploaded image"
-        declared = _header(request.scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > config.max_body:
-            raise RequestError(413, f"body of {declared} bytes is over the limit of {config.max_body}")
+        refuse_declared_too_big(request.scope)
         try:
             async with request.form(max_files=1, max_fields=4, max_part_size=config.max_body) as form:
                 upload = form.get("image")
