@@ -120,7 +120,7 @@ class OnnxModel(Model):
             dtype = self._input_dtypes[0]
             return {self._input_names[0]: X if X.dtype == dtype else X.astype(dtype)}
         if type(X) is TypedColumns and self._typed_inputs is not None and X.schema is self.metadata.input_schema:
-            return {n: _typed_feed(X[n], d, n) for n, d in self._typed_inputs}
+            return {n: _cast_column(X[n], d, n).reshape(-1, 1) for n, d in self._typed_inputs}
         if self._tensors:
             return self._tensor_feeds(self.as_model_input(X))
         if isinstance(X, dict):  # columns by name: no pandas on this path (it is the server's)
@@ -269,16 +269,9 @@ class OnnxModel(Model):
         return self._run("transform", X).astype(np.float64, copy=False)
 
 
-def _typed_feed(col: np.ndarray, dtype: Any, name: str) -> np.ndarray:
-    """The feed of a column typed by the schema (TypedColumns): what ``_cast_column`` makes of it, reshaped."""
-    if col.dtype == dtype and (dtype is not object or all(type(v) is str for v in col.tolist())):
-        return col.reshape(-1, 1)
-    return _cast_column(col, dtype, name).reshape(-1, 1)
-
-
 def _cast_column(col: np.ndarray, dtype: Any, name: str) -> np.ndarray:
     if dtype is object:
-        if col.dtype == object and all(type(v) is str for v in col):
+        if col.dtype == object and all(type(v) is str for v in col.tolist()):  # tolist: no numpy per element
             return col
         # Missing strings become "" so onnxruntime gets str only (OneHotEncoder treats it as unknown).
         return np.array(["" if v is None or v != v else str(v) for v in col], dtype=object)
