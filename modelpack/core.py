@@ -133,8 +133,8 @@ def load(
             loading (``"2GiB"`` or bytes); default 100× the file's size, at least 256 MiB.
 
     Raises:
-        UntrustedContentError: the file names code outside the allowlist, or holds state that
-            native code could not use safely.
+        UntrustedContentError: the file names code outside the allowlist, holds state that
+            native code could not use safely, or (ONNX) reads external data from outside its folder.
         ResourceLimitError: loading would take more memory or depth than allowed.
         CorruptFileError: empty, truncated or mislabelled, or changed since saved (sha256).
         UnknownFormatError: no format recognises the file.

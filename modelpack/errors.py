@@ -65,7 +65,7 @@ class UnsupportedModelError(ModelpackError, TypeError):
 
 
 class UntrustedContentError(ModelpackError):
-    """The file refers to code that is not on the allowlist."""
+    """The file refers to code that is not on the allowlist, or to data outside it that modelpack will not read."""
 
 
 class ResourceLimitError(UntrustedContentError):

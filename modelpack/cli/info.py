@@ -78,8 +78,11 @@ def _detail_rows(details: dict[str, Any]) -> list[list[Any]]:
     for key in ("operators", "layers"):
         if details.get(key):
             rows.append([key, ", ".join(f"{k}×{v}" for k, v in details[key].items())])
-    if details.get("refused without trust"):
-        rows.append(["refused by load", "; ".join(details["refused without trust"])])
+    if details.get("external_data"):
+        rows.append(["external data", ", ".join(f"{k} ({v} tensor{'s' if v > 1 else ''})" for k, v in details["external_data"].items())])
+    refused = details.get("refused without trust") or details.get("refused by load")
+    if refused:
+        rows.append(["refused by load", "; ".join(refused)])
     return rows
 
 

@@ -78,10 +78,12 @@ class OnnxFormat(Format):
         return describe_graph(path)
 
     def load(self, path: Path, metadata: Metadata | None, **options: Any) -> Any:
+        from ._external import check_external_data
         from ._runtime import OnnxModel, open_session
 
         options.pop("trust", None)  # an ONNX graph runs no Python code: nothing to trust
         self.reject_options(options, ("providers", "threads", "spin"))
+        check_external_data(path)  # before onnxruntime opens any file the graph names
         session = open_session(path, options.get("providers"), options.get("threads"), options.get("spin", True))
         text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         recorded = Metadata.from_json(text) if text else metadata

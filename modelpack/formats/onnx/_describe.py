@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._proto import ModelSummary, Value, read_model
+from ._external import problems
+from ._proto import ModelSummary, Value, external_tensors, read_model
 
 DOC_LIMIT = 300
 
@@ -17,6 +18,12 @@ def describe_graph(path: Path) -> dict[str, Any]:
     model's weights are stepped over, never loaded.
     """
     model = read_model(path)
+    external = external_tensors(path)
+    files: dict[str, int] = {}
+    for tensor in external:
+        for key, value in tensor.entries:
+            if key == "location":
+                files[value] = files.get(value, 0) + 1
     return {
         "producer": f"{model.producer_name or 'unknown'} {model.producer_version}".strip(),
         "ir_version": model.ir_version,
@@ -28,6 +35,8 @@ def describe_graph(path: Path) -> dict[str, Any]:
         "operators": _operator_counts(model),
         "classes": model.labels(),
         "metadata_props": sorted(model.metadata_props),
+        "external_data": files,  # location: how many tensors read from it
+        "refused by load": [str(problem) for problem in problems(path, external)],
     }
 
 

@@ -75,6 +75,16 @@ class ModelSummary:
         return None
 
 
+@dataclass(frozen=True)
+class ExternalTensor:
+    """A tensor whose data, its file says, is somewhere else: its name, whether ``data_location`` says
+    EXTERNAL, and its ``external_data`` entries (key, value) in file order."""
+
+    name: str
+    external: bool
+    entries: tuple[tuple[str, str], ...]
+
+
 def read_model(path: Path) -> ModelSummary:
     """The :class:`ModelSummary` of the ONNX file at ``path``."""
     with file_bytes(path) as buf:
@@ -92,6 +102,21 @@ def parse_model(data: bytes) -> ModelSummary:
         return _model(memoryview(data))
     except _Malformed as exc:
         raise CorruptFileError(f"not a valid ONNX file: {exc}") from None
+
+
+def external_tensors(path: Path) -> list[ExternalTensor]:
+    """Every tensor of the file at ``path`` that names data outside it: the graph's initializers and
+    sparse initializers, tensors in node attributes (a Constant's value), in subgraphs (If, Loop,
+    Scan), in functions and in training graphs, wherever they are in the protobuf.
+
+    Tensors are read field by field, their weights stepped over by length. An attribute is first
+    searched for the bytes of ``location``, the key onnxruntime finds such data by, and stepped over
+    whole without them: the millions of numbers of a tree ensemble's attributes are never parsed."""
+    with file_bytes(path) as buf:
+        try:
+            return _Tensors(buf).model()
+        except _Malformed as exc:
+            raise CorruptFileError(f"{path.name} is not a valid ONNX file: {exc}") from None
 
 
 # -- the wire format ----------------------------------------------------------------------------
@@ -376,3 +401,107 @@ def _field_span(buf: Bytes, span: tuple[int, int], wanted: int, depth: int) -> t
 
 def _element(number: int) -> str:
     return ELEMENT_TYPES[number] if 0 <= number < len(ELEMENT_TYPES) else f"type{number}"
+
+
+# -- where tensors are (external data) -----------------------------------------------------------
+#
+# ModelProto: graph 7, training_info 20 (TrainingInfoProto: initialization 1, algorithm 2: graphs),
+# functions 25 (FunctionProto: node 7, attribute_proto 11). GraphProto: node 1, initializer 5,
+# sparse_initializer 15. NodeProto: attribute 5. AttributeProto: t 5, g 6, tensors 10, graphs 11,
+# sparse_tensor 22, sparse_tensors 23. SparseTensorProto: values 1, indices 2. TensorProto: name 8,
+# external_data 13 (StringStringEntryProto: key 1, value 2), data_location 14 (EXTERNAL = 1).
+
+_EXTERNAL = 1
+_LOCATION = b"location"
+
+
+class _Tensors:
+    """The walk of :func:`external_tensors`."""
+
+    def __init__(self, buf: Bytes) -> None:
+        self.buf = buf
+        self.found: list[ExternalTensor] = []
+
+    def mentions_location(self, span: tuple[int, int]) -> bool:
+        """Whether the bytes of ``span`` hold ``location``: searched at C speed, a page at a time in a big file."""
+        start, end = span
+        if isinstance(self.buf, memoryview) and isinstance(self.buf.obj, bytes):
+            return self.buf.obj.find(_LOCATION, start, end) >= 0
+        step = PAGE * 16
+        for at in range(start, end, step):
+            if _LOCATION in bytes(self.buf[at:min(at + step + len(_LOCATION) - 1, end)]):
+                return True
+        return False
+
+    def model(self) -> list[ExternalTensor]:
+        buf = self.buf
+        for number, _, value in _fields(buf, 0, len(buf)):
+            if number == 7:
+                self.graph(_span(value), 1)
+            elif number == 20:
+                for inner, _, graph in _fields(buf, *_span(value), depth=1):
+                    if inner in (1, 2):
+                        self.graph(_span(graph), 2)
+            elif number == 25:
+                for inner, _, part in _fields(buf, *_span(value), depth=1):
+                    if inner == 7:
+                        self.node(_span(part), 2)
+                    elif inner == 11:
+                        self.attribute(_span(part), 2)
+        return self.found
+
+    def graph(self, span: tuple[int, int], depth: int) -> None:
+        for number, _, value in _fields(self.buf, *span, depth=depth):
+            if number == 1:
+                self.node(_span(value), depth + 1)
+            elif number == 5:
+                self.tensor(_span(value), depth + 1)
+            elif number == 15:
+                self.sparse_tensor(_span(value), depth + 1)
+
+    def node(self, span: tuple[int, int], depth: int) -> None:
+        for number, _, value in _fields(self.buf, *span, depth=depth):
+            if number == 5:
+                self.attribute(_span(value), depth + 1)
+
+    def attribute(self, span: tuple[int, int], depth: int) -> None:
+        if not self.mentions_location(span):
+            return
+        for number, _, value in _fields(self.buf, *span, depth=depth):
+            if number in (5, 10):
+                self.tensor(_span(value), depth + 1)
+            elif number in (6, 11):
+                self.graph(_span(value), depth + 1)
+            elif number in (22, 23):
+                self.sparse_tensor(_span(value), depth + 1)
+
+    def sparse_tensor(self, span: tuple[int, int], depth: int) -> None:
+        for number, _, value in _fields(self.buf, *span, depth=depth):
+            if number in (1, 2):
+                self.tensor(_span(value), depth + 1)
+
+    def entry(self, span: tuple[int, int]) -> tuple[str, str]:
+        """An external_data entry, its text as onnxruntime reads it: bytes that are not UTF-8 (which
+        :func:`_text` would replace) make a value no file is named by."""
+        key = value = ""
+        for number, _, part in _fields(self.buf, *span, depth=1):
+            if number in (1, 2):
+                start, end = _span(part)
+                try:
+                    text = bytes(self.buf[start:end]).decode("utf-8")
+                except UnicodeDecodeError:
+                    text = "\x00"  # refused as no file name
+                key, value = (text, value) if number == 1 else (key, text)
+        return key, value
+
+    def tensor(self, span: tuple[int, int], depth: int) -> None:
+        name, external, entries = "", False, []
+        for number, _, value in _fields(self.buf, *span, depth=depth):
+            if number == 8:
+                name = _text(self.buf, value)
+            elif number == 13:
+                entries.append(self.entry(_span(value)))
+            elif number == 14 and isinstance(value, int):
+                external = value == _EXTERNAL
+        if external or entries:
+            self.found.append(ExternalTensor(name, external, tuple(entries)))
