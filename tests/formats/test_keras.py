@@ -208,3 +208,88 @@ def test_a_file_from_a_newer_keras_is_one_line(tmp_path, networks):
         modelpack.load(tmp_path / "newer.keras")
     assert "Keras cannot load newer.keras" in str(err.value) and "DenseFromTheFuture" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def _edited(source, target, edit):
+    """``source`` (a .keras zip) written to ``target`` with its config.json passed through ``edit``."""
+    import json
+
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            zout.writestr(info, data)
+    return target
+
+
+def _layers(config):
+    return config["config"]["layers"]
+
+
+def test_a_lookup_layer_reading_its_vocabulary_from_a_path_is_refused(tmp_path):
+    """Keras before 3.12 read the path (any file; a URL through TensorFlow) into the vocabulary, and an
+    inverted lookup predicted its lines: /etc/passwd's, measured with Keras 3.11.3."""
+    inputs = keras.Input((1,), dtype="int64")
+    network = keras.Model(inputs, keras.layers.StringLookup(vocabulary=["a", "b", "c"], invert=True)(inputs))
+    network.save(tmp_path / "lookup.keras")
+    assert modelpack.load(tmp_path / "lookup.keras").predict(np.array([[1], [2]])).ravel().tolist() in (
+        [b"a", b"b"], ["a", "b"])  # a vocabulary in the config itself is data
+
+    def to_passwd(config):
+        lookup = next(layer for layer in _layers(config) if layer["class_name"] == "StringLookup")
+        lookup["config"]["vocabulary"] = "/etc/passwd"
+
+    path = _edited(tmp_path / "lookup.keras", tmp_path / "hostile.keras", to_passwd)
+    with pytest.raises(UntrustedContentError, match="a StringLookup layer reading its vocabulary from '/etc/passwd'"):
+        modelpack.load(path)
+    assert "StringLookup" in str(modelpack.describe(path).details["refused without trust"])
+
+
+@pytest.mark.parametrize(("module", "name", "refused"), [
+    ("keras.utils", "get_file", True),  # a download to any folder (Keras < 3.11 resolved it)
+    ("keras.config", "enable_unsafe_deserialization", True),  # then a Lambda would run (Keras < 3.11)
+    ("keras.src.saving.saving_api", "load_model", True),
+    ("keras.activations", "relu", False),
+    ("keras.ops", "tanh", False),
+])
+def test_functions_named_in_a_config_are_keras_modeling_functions_only(tmp_path, networks, module, name, refused):
+    modelpack.save(networks["regressor"], tmp_path / "m.keras", sample=X[:5])
+
+    def activation(config):
+        dense = next(layer for layer in _layers(config) if layer["class_name"] == "Dense")
+        dense["config"]["activation"] = {"module": module, "class_name": "function", "config": name,
+                                         "registered_name": "function"}
+
+    path = _edited(tmp_path / "m.keras", tmp_path / "edited.keras", activation)
+    if refused:
+        with pytest.raises(UntrustedContentError, match=f"the function {module}.{name}"):
+            modelpack.load(path)
+    else:
+        assert modelpack.load(path).predict(X[:3]).shape == (3,)
+
+
+@pytest.mark.parametrize(("layer", "what"), [("TorchModuleWrapper", "a pickled torch module"),
+                                              ("TFSMLayer", "a SavedModel loaded from a path")])
+def test_layers_that_unpickle_or_load_saved_models_are_refused(tmp_path, networks, layer, what):
+    modelpack.save(networks["regressor"], tmp_path / "m.keras", sample=X[:5])
+
+    def swap(config):
+        dense = next(item for item in _layers(config) if item["class_name"] == "Dense")
+        dense["class_name"] = layer
+
+    with pytest.raises(UntrustedContentError, match=f"{layer} layer \\({what}: "):
+        modelpack.load(_edited(tmp_path / "m.keras", tmp_path / "edited.keras", swap))
+
+
+def test_a_loss_given_as_a_function_does_not_need_trust(tmp_path):
+    """compile() with keras.losses functions writes them as builtins functions in compile_config, which
+    modelpack's load (compile=False) never rebuilds: they were refused as ``builtins.function``."""
+    network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    network.compile(loss=keras.losses.sparse_categorical_crossentropy, metrics=[keras.metrics.sparse_categorical_accuracy])
+    network.save(tmp_path / "compiled.keras")
+    loaded = modelpack.load(tmp_path / "compiled.keras")
+    np.testing.assert_allclose(loaded.predict_proba(X[:5]), network.predict(X[:5], verbose=0), rtol=1e-6)
+    assert modelpack.describe(tmp_path / "compiled.keras").details["refused without trust"] == []

@@ -5,6 +5,21 @@ layers (Python bytecode) in ``.keras`` files; modelpack checks before Keras runs
 ``.keras`` and legacy ``.h5`` files alike, and also refuses classes from outside Keras
 (custom layers, losses, activations registered by the code that wrote the file), which
 would be imported and run. ``trust=True`` lets Keras load them.
+
+Keras' own classes and functions are not all harmless either, and what ``safe_mode`` refuses has
+grown release by release: modelpack refuses, with any Keras it runs on (``keras>=3.8``),
+
+- a function reference outside Keras' modeling modules (activations, ops, losses, ...): Keras
+  before 3.11 resolved ``keras.utils.get_file`` or ``keras.config.enable_unsafe_deserialization``
+  from a config as readily as ``relu``;
+- ``TorchModuleWrapper``, whose config holds a ``torch.load`` pickle, and ``TFSMLayer``, which
+  loads a SavedModel (graph code) from a path;
+- a lookup layer (``StringLookup``, ``IntegerLookup``, ``TextVectorization``) whose vocabulary is
+  a path: Keras before 3.12 read any file (or, through TensorFlow, a URL) into it, and an inverted
+  lookup predicts its lines.
+
+The top-level ``compile_config`` (loss, metrics, optimizer) is not looked at: modelpack loads with
+``compile=False``, so Keras never deserializes it.
 """
 
 from __future__ import annotations
@@ -62,10 +77,21 @@ def _h5_config(path: Path) -> dict[str, Any]:
         raise CorruptFileError(f"{path.name}: its model_config is not readable JSON: {first_line(exc)}") from exc
 
 
+#: Layers whose config runs code or reads files whatever their module: Python bytecode, a pickled
+#: torch module, a SavedModel's graph.
+CODE_LAYERS = {"Lambda": "Python code", "TFOpLambda": "Python code", "__lambda__": "Python code",
+               "TorchModuleWrapper": "a pickled torch module", "TFSMLayer": "a SavedModel loaded from a path"}
+#: Layers that read their vocabulary from a file when the config gives a string.
+LOOKUP_LAYERS = {"StringLookup", "IntegerLookup", "IndexLookup", "TextVectorization"}
+#: Where a function named in a config may come from: Keras' modeling functions.
+FUNCTION_MODULES = ("activations", "ops", "losses", "metrics", "initializers", "regularizers", "constraints",
+                    "random")
+
+
 def refused_in(config: Any) -> list[str]:
-    """Lambda layers and classes from outside Keras that rebuilding ``config`` would run."""
+    """What rebuilding ``config`` would import, run or read beyond Keras' own modeling code."""
     found: list[str] = []
-    stack = [config]
+    stack = [{k: v for k, v in config.items() if k != "compile_config"} if isinstance(config, dict) else config]
     while stack:
         node = stack.pop()
         if isinstance(node, list):
@@ -76,14 +102,35 @@ def refused_in(config: Any) -> list[str]:
             if not isinstance(name, str):
                 continue
             module = node.get("module")
-            if name in ("Lambda", "TFOpLambda", "__lambda__"):
-                found.append(f"{a_or_an(name)} layer (Python code: {_layer_name(node)})")
+            inner = node.get("config")
+            if name in CODE_LAYERS:
+                found.append(f"{a_or_an(name)} layer ({CODE_LAYERS[name]}: {_layer_name(node)})")
+            elif name in LOOKUP_LAYERS and isinstance(inner, dict) and isinstance(inner.get("vocabulary"), str):
+                found.append(f"{a_or_an(name)} layer reading its vocabulary from {inner['vocabulary']!r}")
+            elif name == "function" and module != "builtins":  # builtins: looked up in Keras' own modules only
+                if not _modeling_function(module):
+                    found.append(f"the function {module}.{inner}")
             elif module == "builtins":
-                if name not in PLAIN_BUILTINS:
+                if name not in PLAIN_BUILTINS and name != "function":
                     found.append(f"builtins.{name}")
             elif isinstance(module, str) and module != "keras" and not module.startswith("keras."):
                 found.append(f"{module}.{name}")
     return list(dict.fromkeys(found))
+
+
+def _modeling_function(module: Any) -> bool:
+    """Whether a function from ``module`` is one of Keras' modeling functions (``keras.activations``,
+    ``keras.src.ops.numpy``, ...), not its utilities, saving or configuration."""
+    if not isinstance(module, str):
+        return False
+    parts = module.split(".")
+    if parts[:2] == ["keras", "src"]:
+        parts = parts[2:]
+    elif parts[:1] == ["keras"]:
+        parts = parts[1:]
+    else:
+        return False
+    return bool(parts) and parts[0] in FUNCTION_MODULES
 
 
 def _layer_name(node: dict[str, Any]) -> str:
@@ -96,7 +143,7 @@ def check_config(path: Path, trust: bool) -> dict[str, Any]:
     refused = refused_in(config)
     if refused and not trust:
         raise UntrustedContentError(
-            f"{path.name} holds {', '.join(refused[:5])}, which Keras would import or run to rebuild the model; "
+            f"{path.name} holds {', '.join(refused[:5])}, which Keras would import, run or read to rebuild the model; "
             f"{TRUST_HINT}"
         )
     return config
