@@ -130,7 +130,8 @@ def load(
         trust: ``True`` to run whatever code the file names (only for files you made or
             checked), or a list of ``"module.Name"`` globals to admit beside the allowlist.
         max_memory: the most a pickle, joblib or skops file may make modelpack allocate while
-            loading (``"2GiB"`` or bytes); default 100× the file's size, at least 256 MiB.
+            loading, and the most the members of a zip (skops, ``.keras``, ``.pt2``, MOJO) may
+            inflate to (``"2GiB"`` or bytes); default 100× the file's size, at least 256 MiB.
 
     Raises:
         UntrustedContentError: the file names code outside the allowlist, holds state that

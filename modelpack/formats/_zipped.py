@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import CorruptFileError, ResourceLimitError
 from ..metadata import Metadata
 from ..safety import human
-from ..safety._limits import MAX_MEMBER
+from ..safety._limits import MAX_MEMBER, Budget
 
 
 def read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
@@ -28,5 +28,20 @@ def metadata_member(path: Path, member: str, kind: str) -> Metadata | None:
             if member not in zf.namelist():
                 return None
             return Metadata.from_json(read_member(zf, member, path))
+    except zipfile.BadZipFile as exc:
+        raise CorruptFileError(f"{path.name} is not a valid {kind} (a zip): {exc}") from exc
+
+
+def charge_members(path: Path, max_memory: int | str | None, kind: str) -> None:
+    """Charge every member's declared size to the file's budget (``max_memory``, by default 100 times
+    the file's size) before the format's library reads or extracts any: Python's zipfile and torch's
+    reader never inflate a member past its declared size, so a bomb is refused for what it claims.
+    Keras before 3.13 read its weights member into memory and extracted every member to a temporary
+    folder without a limit."""
+    budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                budget.charge(info.file_size, f"zip member {info.filename}")
     except zipfile.BadZipFile as exc:
         raise CorruptFileError(f"{path.name} is not a valid {kind} (a zip): {exc}") from exc

@@ -17,10 +17,10 @@ from ..errors import (
     first_line,
 )
 from ..metadata import Metadata
-from ..safety import TRUST_HINT, Budget, admitted_outside_modelpack, human, untrusted_globals
+from ..safety import TRUST_HINT, admitted_outside_modelpack, human, untrusted_globals
 from ..safety._limits import MAX_MEMBER
 from ._object import ObjectFormat, installed_version
-from ._zipped import metadata_member, read_member
+from ._zipped import charge_members, metadata_member, read_member
 
 if TYPE_CHECKING:
     from ..model import SklearnModel
@@ -80,7 +80,8 @@ class SkopsFormat(ObjectFormat):
         import skops.io as sio
 
         metadata = metadata or self.read_metadata(path)
-        _check_members(path, Budget.for_file(path.name, path.stat().st_size, max_memory))
+        _check_members(path)
+        charge_members(path, max_memory, "skops file")
         if trust is not True:
             _check_tree_arguments(path)
         try:
@@ -131,15 +132,13 @@ class SkopsFormat(ObjectFormat):
         return CorruptFileError(f"skops cannot load {path.name}: {type(exc).__name__}: {first_line(exc)}")
 
 
-def _check_members(path: Path, budget: Budget) -> None:
-    """Every member's declared size is charged before skops reads any (zipfile never returns more)."""
+def _check_members(path: Path) -> None:
+    """A schema.json, of a size a schema has."""
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
             if "schema.json" not in names:
                 raise CorruptFileError(f"{path} is a zip file but not a skops file (no schema.json)")
-            for info in zf.infolist():
-                budget.charge(info.file_size, f"zip member {info.filename}")
             if zf.getinfo("schema.json").file_size > MAX_MEMBER:
                 raise ResourceLimitError(f"{path.name}: schema.json is {human(zf.getinfo('schema.json').file_size)}, over "
                                          f"the {human(MAX_MEMBER)} a skops schema may take")

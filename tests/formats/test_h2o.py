@@ -221,3 +221,14 @@ def test_pmml_and_h2o_share_one_jvm_in_a_process(trained, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["True", "True"]
+
+
+def test_a_member_inflating_past_the_budget_is_refused_before_genmodel_reads_it(trained, tmp_path):
+    from safety.hostile import add_zip_bomb
+
+    models, _ = trained
+    path = tmp_path / "bomb.zip"
+    modelpack.save(models["gbm_binomial"], path)
+    add_zip_bomb(path, "trees/t99_000.bin")
+    with pytest.raises(modelpack.errors.ResourceLimitError, match="zip member trees/t99_000.bin: 320 MiB"):
+        modelpack.load(path)

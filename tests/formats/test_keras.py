@@ -293,3 +293,15 @@ def test_a_loss_given_as_a_function_does_not_need_trust(tmp_path):
     loaded = modelpack.load(tmp_path / "compiled.keras")
     np.testing.assert_allclose(loaded.predict_proba(X[:5]), network.predict(X[:5], verbose=0), rtol=1e-6)
     assert modelpack.describe(tmp_path / "compiled.keras").details["refused without trust"] == []
+
+
+def test_a_member_inflating_past_the_budget_is_refused_before_keras_reads_it(tmp_path, networks):
+    """Keras before 3.13 read model.weights.h5 into memory, and extracted every member to a temporary
+    folder, whatever they inflated to: the members' declared sizes are charged first, as for skops."""
+    from safety.hostile import add_zip_bomb
+
+    path = tmp_path / "bomb.keras"
+    modelpack.save(networks["regressor"], path, sample=X[:5])
+    add_zip_bomb(path, "assets/bomb.bin")
+    with pytest.raises(modelpack.errors.ResourceLimitError, match="zip member assets/bomb.bin: 320 MiB.*max_memory="):
+        modelpack.load(path)

@@ -186,3 +186,14 @@ def test_an_operator_onnx_cannot_express_is_one_line_and_writes_nothing(tmp_path
     assert message.startswith("PyTorch could not export this network to ONNX:")
     assert "\n" not in message and "\x1b" not in message  # torch.onnx's colours are gone
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_member_inflating_past_the_budget_is_refused_before_torch_reads_it(tmp_path, networks):
+    from safety.hostile import add_zip_bomb
+
+    path = tmp_path / "bomb.pt2"
+    modelpack.save(networks["regressor"], path, sample=X[:5])
+    prefix = zipfile.ZipFile(path).namelist()[0].split("/")[0]
+    add_zip_bomb(path, f"{prefix}/extra/bomb")  # a member name torch.export programs may hold
+    with pytest.raises(modelpack.errors.ResourceLimitError, match=f"zip member {prefix}/extra/bomb: 320 MiB"):
+        modelpack.load(path)

@@ -258,6 +258,15 @@ def skops_metadata_bomb(folder: Path, marker: Path) -> Path:
     return path
 
 
+def add_zip_bomb(path: Path, member: str, mib: int = 320) -> None:
+    """Append ``member`` to the zip at ``path``: ``mib`` MiB of spaces, a few hundred kB on disk."""
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        with zf.open(member, "w", force_zip64=True) as written:
+            chunk = b" " * (1 << 24)
+            for _ in range(mib // 16):
+                written.write(chunk)
+
+
 def skops_tree_child_in_the_next_tree(folder: Path, marker: Path) -> Path:
     """A skops forest whose middle tree points one past its own end: skops builds the trees, and
     modelpack checks them all, each against its own bounds, before anything predicts."""

@@ -75,9 +75,11 @@ class H2oFormat(Format):
         self.reject_options(options, ("max_memory",))
         if _is_pojo(path):
             raise UnsupportedModelError(f"{path.name}: {POJO_HINT}")
+        from .._zipped import charge_members
         from ._mojo import read_mojo
         from ._runtime import H2oModel
 
+        charge_members(path, options.get("max_memory"), "H2O MOJO")
         mojo = read_mojo(path)
         return H2oModel(path, mojo, self.read_metadata(path) or metadata)
 

@@ -77,9 +77,13 @@ class KerasFormat(Format):
 
     def load(self, path: Path, metadata: Metadata | None, trust: Any = False, **options: Any) -> Any:
         self.reject_options(options, ("max_memory",))
+        from .._zipped import charge_members
         from ._config import check_config
         from ._runtime import KerasModel, load_network
 
+        with open(path, "rb") as fh:
+            if fh.read(8) != HDF5_MAGIC:
+                charge_members(path, options.get("max_memory"), ".keras file")
         check_config(path, trust is True)
         network = load_network(path, safe=trust is not True)
         return KerasModel(network, self.read_metadata(path) or metadata, path)

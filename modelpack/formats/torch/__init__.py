@@ -92,12 +92,14 @@ class TorchFormat(Format):
 
     def load(self, path: Path, metadata: Metadata | None, trust: Any = False, **options: Any) -> Any:
         self.reject_options(options, ("max_memory",))
+        from .._zipped import charge_members
         from ._runtime import TorchModel, load_network
 
         names = _names(path)
         kind = _kind(names)
         if kind != "torch.export program" and trust is not True:
             raise UntrustedContentError(_refusal(path, kind))
+        charge_members(path, options.get("max_memory"), "PyTorch file")
         network = load_network(path, kind, trust=trust is True)
         return TorchModel(network, self.read_metadata(path) or metadata, path)
 
