@@ -72,6 +72,14 @@ def main() -> None:
         results["raw_frame_row"], results["modelpack_frame_row"] = paired(
             lambda: mixed_raw.run(["label"], {n: row[n].to_numpy().astype(d).reshape(-1, 1) for n, d in inputs}),
             lambda: mixed.predict(row), number=500)
+        # Opening the file in a warm process: modelpack.load (sniffing, metadata, the external-data
+        # check of every tensor location, the session) beside onnxruntime's session alone.
+        results["raw_open"], results["modelpack_load"] = paired(
+            lambda: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), lambda: modelpack.load(path),
+            number=1, repeat=9)
+        from modelpack.formats.onnx._external import check_external_data
+
+        results["external_data_check"] = best_of(lambda: check_external_data(path), number=1, repeat=9)
         results["sklearn_single"] = best_of(lambda: forest.predict(one64), number=20)
         results["sklearn_batch"] = best_of(lambda: forest.predict(batch64), number=1, repeat=5)
         one_csv = Path(tmp) / "one.csv"
@@ -101,6 +109,8 @@ def main() -> None:
         ["10k rows, float32 in", fmt_seconds(r["raw_batch"]), fmt_seconds(r["modelpack_batch_f32"]), f"{r['modelpack_batch_f32'] / r['raw_batch']:.3f}×"],
         ["10k rows, float64 in (cast)", fmt_seconds(r["raw_batch_with_cast"]), fmt_seconds(r["modelpack_batch_f64"]), f"{r['modelpack_batch_f64'] / r['raw_batch_with_cast']:.3f}×"],
         ["1 row of a mixed DataFrame", fmt_seconds(r["raw_frame_row"]), fmt_seconds(r["modelpack_frame_row"]), f"{r['modelpack_frame_row'] / r['raw_frame_row']:.2f}×"],
+        ["open the file (warm process)", fmt_seconds(r["raw_open"]), fmt_seconds(r["modelpack_load"]), f"{r['modelpack_load'] / r['raw_open']:.2f}×"],
+        [" of which the external-data check", "", fmt_seconds(r["external_data_check"]), f"{r['external_data_check'] / r['raw_open']:.3f}×"],
         ["cold process, 1 row from CSV", fmt_seconds(r["cold_bare_onnxruntime"]), fmt_seconds(r["cold_modelpack_predict"]), f"{r['cold_modelpack_predict'] / r['cold_bare_onnxruntime']:.2f}×"],
         ["cold process, load a plain skl2onnx file", fmt_seconds(r["cold_raw_session"]), fmt_seconds(r["cold_modelpack_load"]), f"{r['cold_modelpack_load'] / r['cold_raw_session']:.2f}×"],
     ]

@@ -109,9 +109,10 @@ def external_tensors(path: Path) -> list[ExternalTensor]:
     sparse initializers, tensors in node attributes (a Constant's value), in subgraphs (If, Loop,
     Scan), in functions and in training graphs, wherever they are in the protobuf.
 
-    Tensors are read field by field, their weights stepped over by length. An attribute is first
-    searched for the bytes of ``location``, the key onnxruntime finds such data by, and stepped over
-    whole without them: the millions of numbers of a tree ensemble's attributes are never parsed."""
+    Tensors are read field by field, their weights stepped over by length. A node, and each of its
+    attributes, is first searched for the bytes of ``location``, the key onnxruntime finds such data
+    by, and stepped over whole without them: the millions of numbers of a tree ensemble's attributes
+    are never parsed."""
     with file_bytes(path) as buf:
         try:
             return _Tensors(buf).model()
@@ -460,6 +461,8 @@ class _Tensors:
                 self.sparse_tensor(_span(value), depth + 1)
 
     def node(self, span: tuple[int, int], depth: int) -> None:
+        if not self.mentions_location(span):  # most nodes of a big graph: one search, no parse
+            return
         for number, _, value in _fields(self.buf, *span, depth=depth):
             if number == 5:
                 self.attribute(_span(value), depth + 1)
