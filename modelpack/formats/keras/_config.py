@@ -24,6 +24,7 @@ The top-level ``compile_config`` (loss, metrics, optimizer) is not looked at: mo
 
 from __future__ import annotations
 
+import builtins
 import json
 import zipfile
 from pathlib import Path
@@ -107,8 +108,8 @@ def refused_in(config: Any) -> list[str]:
                 found.append(f"{a_or_an(name)} layer ({CODE_LAYERS[name]}: {_layer_name(node)})")
             elif name in LOOKUP_LAYERS and isinstance(inner, dict) and isinstance(inner.get("vocabulary"), str):
                 found.append(f"{a_or_an(name)} layer reading its vocabulary from {inner['vocabulary']!r}")
-            elif name == "function" and module != "builtins":  # builtins: looked up in Keras' own modules only
-                if not _modeling_function(module):
+            elif name == "function":
+                if not _modeling_function(module, inner):
                     found.append(f"the function {module}.{inner}")
             elif module == "builtins":
                 if name not in PLAIN_BUILTINS and name != "function":
@@ -118,11 +119,15 @@ def refused_in(config: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _modeling_function(module: Any) -> bool:
-    """Whether a function from ``module`` is one of Keras' modeling functions (``keras.activations``,
-    ``keras.src.ops.numpy``, ...), not its utilities, saving or configuration."""
-    if not isinstance(module, str):
+def _modeling_function(module: Any, name: Any) -> bool:
+    """Whether the function ``module.name`` is one of Keras' modeling functions (``keras.activations``,
+    ``keras.ops``, ...), not its utilities, saving or configuration. Keras writes its own built-in
+    functions (``loss=keras.losses.mse``) as ``builtins.mse`` and looks the name up in its
+    activations, losses, metrics, ...; Keras 3.8 then fell back to Python's builtins (``exec``)."""
+    if not isinstance(module, str) or not isinstance(name, str) or not name.isidentifier():
         return False
+    if module == "builtins":
+        return not hasattr(builtins, name)
     parts = module.split(".")
     if parts[:2] == ["keras", "src"]:
         parts = parts[2:]
