@@ -35,7 +35,8 @@ def metadata_member(path: Path, member: str, kind: str) -> Metadata | None:
 def charge_members(path: Path, max_memory: int | str | None, kind: str) -> None:
     """Charge every member's declared size to the file's budget (``max_memory``, by default 100 times
     the file's size) before the format's library reads or extracts any: Python's zipfile and torch's
-    reader never inflate a member past its declared size, so a bomb is refused for what it claims.
+    reader never inflate a member past its declared size, and H2O's genmodel reads a member into an
+    array of its declared size, so a bomb is refused for what it claims.
     Keras before 3.13 read its weights member into memory and extracted every member to a temporary
     folder without a limit."""
     budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
