@@ -268,3 +268,27 @@ def test_corrupt_onnx(tmp_path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(modelpack.CorruptFileError, match="onnx|ONNX"):
         modelpack.load(path)
+
+
+def test_a_graph_onnxruntime_refuses_is_one_line_with_nothing_printed(tmp_path, capfd):
+    """onnxruntime's Python session, on a ValueError or RuntimeError while it is made, printed four
+    lines of "EP Error" to stdout and made the session again on its default providers."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])
+    graph = helper.make_graph([helper.make_node("NoSuchOp", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    unknown = tmp_path / "unknown.onnx"
+    unknown.write_bytes(model.SerializeToString())
+    # the same operator named with bytes that are not UTF-8: onnxruntime's message quotes them, and its
+    # binding fails to decode it (a UnicodeDecodeError, which is a ValueError)
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(unknown.read_bytes().replace(b"NoSuchOp", b"NoSuch\xff\xfe"))
+    for path, said in ((unknown, "NoSuchOp"), (damaged, "quotes names that are not UTF-8 text")):
+        with pytest.raises(modelpack.errors.CorruptFileError, match=said) as err:
+            modelpack.load(path)
+        assert "\n" not in str(err.value)
+        printed = capfd.readouterr()
+        assert printed.out == "" and "EP Error" not in printed.err, printed

@@ -60,9 +60,17 @@ def open_session(source: Path | bytes, providers: list[str] | None = None, threa
             source if isinstance(source, bytes) else str(source),
             options,
             providers=providers or ["CPUExecutionProvider"],
+            # Without this, a ValueError or RuntimeError while the session is made (a graph it refuses,
+            # a provider that fails) is printed to stdout, four lines of "EP Error", and the same
+            # session made again on onnxruntime's default providers: noise in a `predict` writing to
+            # stdout, a second failure for a broken file, and another provider than asked for.
+            enable_fallback=0,
         )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         where = "the exported model" if isinstance(source, bytes) else Path(source).name
+        if isinstance(exc, UnicodeDecodeError):  # its binding could not decode onnxruntime's message
+            raise CorruptFileError(f"onnxruntime cannot load {where}, and its message quotes names that are not "
+                                   "UTF-8 text: the file is damaged, or was not written as ONNX") from exc
         raise CorruptFileError(f"onnxruntime cannot load {where}: {first_line(exc, 600)}") from exc
 
 
