@@ -37,8 +37,8 @@ def charge_members(path: Path, max_memory: int | str | None, kind: str) -> None:
     the file's size) before the format's library reads or extracts any: Python's zipfile and torch's
     reader never inflate a member past its declared size, and H2O's genmodel reads a member into an
     array of its declared size, so a bomb is refused for what it claims.
-    Keras before 3.13 read its weights member into memory and extracted every member to a temporary
-    folder without a limit."""
+    Keras 3.11 reads its weights member into memory and extracts every member to a temporary folder
+    without a limit (3.15 refuses bombs itself)."""
     budget = Budget.for_file(path.name, path.stat().st_size, max_memory)
     try:
         with zipfile.ZipFile(path) as zf:

@@ -230,7 +230,7 @@ def _layers(config):
 
 
 def test_a_lookup_layer_reading_its_vocabulary_from_a_path_is_refused(tmp_path):
-    """Keras before 3.12 read the path (any file; a URL through TensorFlow) into the vocabulary, and an
+    """Keras 3.11 read the path (any file; a URL through TensorFlow) into the vocabulary, and an
     inverted lookup predicted its lines: /etc/passwd's, measured with Keras 3.11.3."""
     inputs = keras.Input((1,), dtype="int64")
     network = keras.Model(inputs, keras.layers.StringLookup(vocabulary=["a", "b", "c"], invert=True)(inputs))
@@ -298,7 +298,7 @@ def test_a_loss_given_as_a_function_does_not_need_trust(tmp_path):
 
 
 def test_a_member_inflating_past_the_budget_is_refused_before_keras_reads_it(tmp_path, networks):
-    """Keras before 3.13 read model.weights.h5 into memory, and extracted every member to a temporary
+    """Keras 3.11 reads model.weights.h5 into memory, and extracts every member to a temporary
     folder, whatever they inflated to: the members' declared sizes are charged first, as for skops."""
     from safety.hostile import add_zip_bomb
 

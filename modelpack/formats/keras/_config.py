@@ -15,8 +15,8 @@ grown release by release: modelpack refuses, with any Keras it runs on (``keras>
 - ``TorchModuleWrapper``, whose config holds a ``torch.load`` pickle, and ``TFSMLayer``, which
   loads a SavedModel (graph code) from a path;
 - a lookup layer (``StringLookup``, ``IntegerLookup``, ``TextVectorization``) whose vocabulary is
-  a path: Keras before 3.12 read any file (or, through TensorFlow, a URL) into it, and an inverted
-  lookup predicts its lines.
+  a path: Keras 3.11 read any file (or, through TensorFlow, a URL) into it, and an inverted lookup
+  predicts its lines; 3.15 refuses it in safe mode.
 
 The top-level ``compile_config`` (loss, metrics, optimizer) is not looked at: modelpack loads with
 ``compile=False``, so Keras never deserializes it.
@@ -112,7 +112,7 @@ def refused_in(config: Any) -> list[str]:
                 if not _modeling_function(module, inner):
                     found.append(f"the function {module}.{inner}")
             elif module == "builtins":
-                if name not in PLAIN_BUILTINS and name != "function":
+                if name not in PLAIN_BUILTINS:
                     found.append(f"builtins.{name}")
             elif isinstance(module, str) and module != "keras" and not module.startswith("keras."):
                 found.append(f"{module}.{name}")
