@@ -41,7 +41,9 @@ class NetworkModel(Model):
 
 
 def _array(X: Any) -> Any:
-    """A table stays a table (a network with named inputs picks its columns); the rest is float32."""
+    """A table stays a table (a network with named inputs picks its columns); numbers stay as the
+    input contract typed them (the adapter casts them to the network's input type), the rest is float32."""
     if hasattr(X, "columns"):
         return X
-    return np.asarray(X, dtype=np.float32)
+    X = np.asarray(X)
+    return X if X.dtype.kind in "iub" else X.astype(np.float32, copy=False)

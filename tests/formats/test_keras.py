@@ -307,3 +307,30 @@ def test_a_member_inflating_past_the_budget_is_refused_before_keras_reads_it(tmp
     add_zip_bomb(path, "assets/bomb.bin")
     with pytest.raises(modelpack.errors.ResourceLimitError, match="zip member assets/bomb.bin: 320 MiB.*max_memory="):
         modelpack.load(path)
+
+
+def test_a_network_taking_integers_is_fed_integers_and_its_text_output_is_text(tmp_path):
+    """A one-input network whose input is int64 (token ids, lookup indices) was fed float32, which
+    rounds ids past 2**24, and its schema said float; TensorFlow's string outputs came out as bytes,
+    and serve answered with their repr ("b'a'")."""
+    ids = keras.Input((1,), dtype="int64")
+    big = 2**24 + 1  # float32(big) == 2**24: another id
+    lookup = keras.Model(ids, keras.layers.IntegerLookup(vocabulary=[big, 7], output_mode="int")(ids))
+    modelpack.save(lookup, tmp_path / "ids.keras", sample=np.array([[big], [7]]))
+    loaded = modelpack.load(tmp_path / "ids.keras")
+    assert [f.dtype for f in loaded.metadata.input_schema.features] == ["int64"]
+    assert loaded.predict(np.array([[big], [7], [2**24]])).ravel().tolist() == [1, 2, 0]
+
+    words = keras.Model(ids, keras.layers.StringLookup(vocabulary=["low", "high"], invert=True)(ids))
+    words.save(tmp_path / "words.keras")  # as Keras writes it: no modelpack metadata
+    loaded = modelpack.load(tmp_path / "words.keras")
+    assert loaded.predict(np.array([[1], [2]])).ravel().tolist() == ["low", "high"]
+
+    from starlette.testclient import TestClient
+
+    from modelpack.serve import ServeConfig, create_app
+
+    client = TestClient(create_app(loaded, ServeConfig(path=str(tmp_path / "words.keras"))))
+    assert client.post("/predict", json=[{"x1": 2}, {"x1": 1}]).json() == {"predictions": ["high", "low"]}
+    refused = client.post("/predict", json={"x1": 1.5})
+    assert refused.status_code == 422 and "whole number" in refused.json()["error"]

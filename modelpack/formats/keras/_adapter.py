@@ -35,6 +35,9 @@ class KerasPredictor:
         self._sigmoid = activation == "sigmoid" and units == 1 and classes is not None
         #: the network's named inputs, one per column, when it takes a table (several inputs, or text)
         self.columns = _named_inputs(network)
+        #: what a one-input network's rows are fed as: its input's integers (an Embedding's token ids,
+        #: a lookup's indices) stay integers, where float32 would round ids past 2**24
+        self._dtype = _input_dtype(network) if self.columns is None else np.float32
         shape = network.inputs[0].shape if self.columns is None else None
         if shape is not None and len(shape) == 2 and shape[1] is not None:
             self.n_features_in_ = int(shape[1])
@@ -68,7 +71,8 @@ class KerasPredictor:
             return InputSchema(tuple(Feature(c.name, STRING, c.vocabulary or None) if c.text else
                                      Feature(c.name, _kind(c.dtype)) for c in self.columns), "dataframe")
         n = getattr(self, "n_features_in_", None)
-        return InputSchema(tuple(Feature(f"x{i + 1}", FLOAT) for i in range(n)), "array") if n else None
+        kind = FLOAT if self._dtype == np.float32 else _kind(np.dtype(self._dtype).name)
+        return InputSchema(tuple(Feature(f"x{i + 1}", kind) for i in range(n)), "array") if n else None
 
     def input_categories(self) -> dict[str, tuple[str, ...]]:
         """The vocabularies of the StringLookup layers that read the text inputs, by input name."""
@@ -93,7 +97,7 @@ class KerasPredictor:
         """A float32 array for a one-input network; for a table network, one column per named input,
         shaped and typed as the input is (text as TensorFlow strings, which Keras needs them to be)."""
         if self.columns is None:
-            return np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float32)
+            return np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=self._dtype)
         given = [str(c) for c in (X.columns if hasattr(X, "columns") else X)]
         missing = [c.name for c in self.columns if c.name not in given]
         if missing:
@@ -119,7 +123,7 @@ class KerasPredictor:
 
     def predict(self, X: Any) -> np.ndarray:
         if self.classes_ is None:
-            out = self.scores(X)
+            out = _as_text(self.scores(X))
             return out.reshape(len(out)) if out.ndim == 2 and out.shape[1] == 1 else out
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
@@ -190,6 +194,22 @@ def _vocabularies(network: Any) -> dict[str, tuple[str, ...]]:
         if hasattr(source, "name"):
             found[str(source.name)] = tuple(sorted(str(v) for v in vocabulary if v != ""))
     return found
+
+
+def _input_dtype(network: Any) -> Any:
+    """A one-input network's rows as numpy holds them: int64 or bool for such an input, else float32."""
+    dtype = str(network.inputs[0].dtype)
+    if dtype.startswith(("int", "uint")):
+        return np.int64
+    return np.bool_ if dtype == "bool" else np.float32
+
+
+def _as_text(out: np.ndarray) -> np.ndarray:
+    """TensorFlow's strings (an inverted StringLookup's output) come out as bytes: labels are text."""
+    if out.dtype.kind == "S" or (out.dtype == object and out.size and isinstance(out.flat[0], bytes)):
+        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in out.ravel()],
+                        dtype=object).reshape(out.shape)
+    return out
 
 
 def _kind(dtype: str) -> str:
