@@ -197,3 +197,34 @@ def test_a_member_inflating_past_the_budget_is_refused_before_torch_reads_it(tmp
     add_zip_bomb(path, f"{prefix}/extra/bomb")  # a member name torch.export programs may hold
     with pytest.raises(modelpack.errors.ResourceLimitError, match=f"zip member {prefix}/extra/bomb: 320 MiB"):
         modelpack.load(path)
+
+
+class _Bag(torch.nn.Module):
+    """Token ids in, one value out: an Embedding takes integers (torch refuses floats for it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(100, 4)
+        self.head = torch.nn.Linear(4, 1)
+
+    def forward(self, ids):
+        return self.head(self.embedding(ids).mean(dim=1))
+
+
+def test_a_network_taking_token_ids_is_fed_integers(tmp_path):
+    """Rows were always fed as float32: saving an Embedding network failed ("Expected tensor for
+    argument #1 'indices' to have one of the following scalar types: Long, Int")."""
+    torch.manual_seed(0)
+    bag = _Bag().eval()
+    ids = np.arange(40).reshape(-1, 2).astype(np.int64)
+    with torch.no_grad():
+        expected = bag(torch.as_tensor(ids)).numpy().ravel()
+    modelpack.save(bag, tmp_path / "bag.pt2", sample=ids)
+    loaded = modelpack.load(tmp_path / "bag.pt2")
+    assert [f.dtype for f in loaded.metadata.input_schema.features] == ["int64", "int64"]
+    np.testing.assert_allclose(loaded.predict(ids), expected, rtol=1e-6)
+    assert modelpack.convert(tmp_path / "bag.pt2", tmp_path / "bag.onnx", data=ids).report.passed
+    # a program torch.export wrote itself, without modelpack's metadata: the input type is read from its graph
+    program = torch.export.export(bag, (torch.as_tensor(ids[:4]),), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    torch.export.save(program, tmp_path / "plain.pt2")
+    np.testing.assert_allclose(modelpack.load(tmp_path / "plain.pt2").predict(ids), expected, rtol=1e-6)

@@ -23,6 +23,9 @@ class TorchPredictor:
         self.module = network.module() if isinstance(network, torch.export.ExportedProgram) else network.eval()
         self.example = example  # one batch of inputs, for torch.export
         self.classes_ = np.asarray(classes) if classes is not None else None
+        #: what rows are fed as: integers for a network that takes them (an Embedding's token ids), which
+        #: float32 would refuse (torch's embedding wants Long) or round past 2**24; else float32
+        self._dtype = _input_dtype(network, example)
         if sigmoid is None:  # one logit for two classes: a sigmoid head
             sigmoid = classes is not None and len(classes) == 2 and self._units() == 1
         self._sigmoid = sigmoid
@@ -46,7 +49,7 @@ class TorchPredictor:
         import torch
 
         with torch.no_grad():
-            out = self.module(torch.as_tensor(np.asarray(X, dtype=np.float32)))
+            out = self.module(torch.as_tensor(np.asarray(X, dtype=self._dtype)))
         return out.numpy()
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -76,7 +79,7 @@ class TorchPredictor:
             from ...errors import InvalidInputError
 
             raise InvalidInputError("saving a PyTorch module needs sample=X (a batch of inputs) to trace it")
-        example = torch.as_tensor(np.asarray(self.example, dtype=np.float32))
+        example = torch.as_tensor(np.asarray(self.example, dtype=self._dtype))
         batch = torch.export.Dim("batch", min=1)
         return torch.export.export(self.module, (example,), dynamic_shapes=({0: batch},))
 
@@ -97,6 +100,24 @@ class TorchPredictor:
 
     def ensure_called(self) -> None:
         """Nothing to build: a module is ready (Keras' adapter has to call its network once)."""
+
+
+def _input_dtype(network: Any, example: Any) -> Any:
+    """int64 or bool for a network whose input is integers or booleans, else float32: read from an
+    exported program's input, or from the sample a module is saved with."""
+    import torch
+
+    kind = "f"
+    if isinstance(network, torch.export.ExportedProgram):
+        inputs = set(network.graph_signature.user_inputs)
+        for node in network.graph.nodes:
+            value = node.meta.get("val") if node.op == "placeholder" and node.name in inputs else None
+            if value is not None and hasattr(value, "dtype"):
+                kind = "b" if value.dtype == torch.bool else "f" if value.dtype.is_floating_point else "i"
+                break
+    elif example is not None:
+        kind = np.asarray(example).dtype.kind
+    return np.int64 if kind in "iu" else np.bool_ if kind == "b" else np.float32
 
 
 def is_torch_model(model: Any) -> bool:
