@@ -16,7 +16,7 @@ from typing import Any
 from ...errors import UnsupportedModelError, a_or_an, first_line
 from ...metadata import Metadata
 from ...registry import Format
-from ._config import HDF5_MAGIC
+from ._config import HDF5_MAGIC, is_hdf5
 
 MEMBER = "modelpack.json"
 
@@ -52,9 +52,8 @@ class KerasFormat(Format):
         return metadata
 
     def read_metadata(self, path: Path) -> Metadata | None:
-        with open(path, "rb") as fh:
-            if fh.read(8) == HDF5_MAGIC:
-                return None  # a legacy .h5 file: its metadata lives in a sidecar
+        if is_hdf5(path):
+            return None  # a legacy .h5 file: its metadata lives in a sidecar
         from .._zipped import metadata_member
 
         return metadata_member(path, MEMBER, ".keras file")
@@ -63,9 +62,7 @@ class KerasFormat(Format):
         from ._config import describe_config, read_config
 
         details = describe_config(read_config(path))
-        with open(path, "rb") as fh:
-            legacy = fh.read(8) == HDF5_MAGIC
-        if legacy:
+        if is_hdf5(path):
             details["producer"] = "Keras (legacy HDF5)"
             return details
         with zipfile.ZipFile(path) as zf:
@@ -81,9 +78,8 @@ class KerasFormat(Format):
         from ._config import check_config
         from ._runtime import KerasModel, load_network
 
-        with open(path, "rb") as fh:
-            if fh.read(8) != HDF5_MAGIC:
-                charge_members(path, options.get("max_memory"), ".keras file")
+        if not is_hdf5(path):
+            charge_members(path, options.get("max_memory"), ".keras file")
         check_config(path, trust is True)
         network = load_network(path, safe=trust is not True)
         return KerasModel(network, self.read_metadata(path) or metadata, path)

@@ -41,11 +41,15 @@ KERAS_MODULES = ("keras",)
 PLAIN_BUILTINS = {"tuple", "list", "dict", "set", "str", "int", "float", "bytes", "bool", "NoneType"}
 
 
+def is_hdf5(path: Path) -> bool:
+    """Whether ``path`` is a legacy ``.h5`` file (else a ``.keras`` zip)."""
+    with open(path, "rb") as fh:
+        return fh.read(8) == HDF5_MAGIC
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """The model's architecture (config.json of a .keras zip; the model_config attribute of an .h5)."""
-    with open(path, "rb") as fh:
-        magic = fh.read(8)
-    if magic == HDF5_MAGIC:
+    if is_hdf5(path):
         return _h5_config(path)
     try:
         with zipfile.ZipFile(path) as zf:
