@@ -47,3 +47,10 @@ def _array(X: Any) -> Any:
         return X
     X = np.asarray(X)
     return X if X.dtype.kind in "iub" else X.astype(np.float32, copy=False)
+
+
+def feed_dtype(kind: str) -> Any:
+    """What a network's rows are fed as, by the numpy kind letter of its input's type: integers as int64
+    (token ids, lookup indices: float32 rounds them past 2**24, and torch's Embedding refuses floats),
+    booleans as bool, anything else as float32."""
+    return np.int64 if kind in "iu" else np.bool_ if kind == "b" else np.float32

@@ -197,11 +197,11 @@ def _vocabularies(network: Any) -> dict[str, tuple[str, ...]]:
 
 
 def _input_dtype(network: Any) -> Any:
-    """A one-input network's rows as numpy holds them: int64 or bool for such an input, else float32."""
+    """A one-input network's rows as numpy holds them (:func:`feed_dtype`), from its input's Keras dtype."""
+    from .._network import feed_dtype
+
     dtype = str(network.inputs[0].dtype)
-    if dtype.startswith(("int", "uint")):
-        return np.int64
-    return np.bool_ if dtype == "bool" else np.float32
+    return feed_dtype("i" if dtype.startswith(("int", "uint")) else "b" if dtype == "bool" else "f")
 
 
 def _as_text(out: np.ndarray) -> np.ndarray:

@@ -103,9 +103,11 @@ class TorchPredictor:
 
 
 def _input_dtype(network: Any, example: Any) -> Any:
-    """int64 or bool for a network whose input is integers or booleans, else float32: read from an
-    exported program's input, or from the sample a module is saved with."""
+    """What rows are fed as (:func:`feed_dtype`), by an exported program's input type, or by the sample
+    a module is saved with."""
     import torch
+
+    from .._network import feed_dtype
 
     kind = "f"
     if isinstance(network, torch.export.ExportedProgram):
@@ -117,7 +119,7 @@ def _input_dtype(network: Any, example: Any) -> Any:
                 break
     elif example is not None:
         kind = np.asarray(example).dtype.kind
-    return np.int64 if kind in "iu" else np.bool_ if kind == "b" else np.float32
+    return feed_dtype(kind)
 
 
 def is_torch_model(model: Any) -> bool:
