@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ._external import problems
-from ._proto import ModelSummary, Value, external_tensors, read_model
+from ._proto import ModelSummary, Value, read_model_and_external
 
 DOC_LIMIT = 300
 
@@ -17,8 +17,7 @@ def describe_graph(path: Path) -> dict[str, Any]:
     Read by modelpack's own protobuf reader (:mod:`._proto`): no ``onnx`` package needed, and a
     model's weights are stepped over, never loaded.
     """
-    model = read_model(path)
-    external = external_tensors(path)
+    model, external = read_model_and_external(path)
     files: dict[str, int] = {}
     for tensor in external:
         for key, value in tensor.entries:

@@ -12,10 +12,10 @@ than any real file) raises :class:`~modelpack.errors.CorruptFileError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import CorruptFileError
 from .._filebytes import PAGE, Bytes, PagedFile, file_bytes
@@ -27,6 +27,8 @@ ELEMENT_TYPES = ("undefined", "float", "uint8", "int8", "uint16", "int16", "int3
                  "uint2", "int2", "float6e2m3", "float6e3m2")
 LABEL_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
 MAX_NESTING = 64  # a type inside a type ...: real files nest a few levels; a hostile one is refused
+
+_T = TypeVar("_T")
 
 _VARINT, _I64, _LEN, _START_GROUP, _END_GROUP, _I32 = 0, 1, 2, 3, 4, 5
 
@@ -87,11 +89,21 @@ class ExternalTensor:
 
 def read_model(path: Path) -> ModelSummary:
     """The :class:`ModelSummary` of the ONNX file at ``path``."""
+    return _read(path, _model)
+
+
+def read_model_and_external(path: Path) -> tuple[ModelSummary, list[ExternalTensor]]:
+    """:func:`read_model` and :func:`external_tensors` from one read of the file (what ``info`` shows)."""
+    return _read(path, lambda buf: (_model(buf), _Tensors(buf).model()))
+
+
+def _read(path: Path, parse: Callable[[Bytes], _T]) -> _T:
+    """``parse`` of the bytes of the ONNX file at ``path``; one line for an empty or malformed file."""
     with file_bytes(path) as buf:
         if len(buf) == 0:
             raise CorruptFileError(f"{path.name} is not a valid ONNX file: it is empty")
         try:
-            return _model(buf)
+            return parse(buf)
         except _Malformed as exc:
             raise CorruptFileError(f"{path.name} is not a valid ONNX file: {exc}") from None
 
@@ -113,11 +125,7 @@ def external_tensors(path: Path) -> list[ExternalTensor]:
     attributes, is first searched for the bytes of ``location``, the key onnxruntime finds such data
     by, and stepped over whole without them: the millions of numbers of a tree ensemble's attributes
     are never parsed."""
-    with file_bytes(path) as buf:
-        try:
-            return _Tensors(buf).model()
-        except _Malformed as exc:
-            raise CorruptFileError(f"{path.name} is not a valid ONNX file: {exc}") from None
+    return _read(path, lambda buf: _Tensors(buf).model())
 
 
 # -- the wire format ----------------------------------------------------------------------------
