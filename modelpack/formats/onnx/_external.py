@@ -31,6 +31,8 @@ def check_external_data(path: Path) -> None:
 
 def problems(path: Path, tensors: list[ExternalTensor]) -> Iterator[ModelpackError]:
     """Why each of ``tensors`` (the file's, at ``path``) may not be loaded, as the error to raise."""
+    if not tensors:  # nearly every file: no folder to resolve
+        return
     folders = (Path(os.path.realpath(path.parent)), Path(os.path.realpath(path)).parent)
     for tensor in tensors:
         name = repr(tensor.name) if tensor.name else "without a name"
