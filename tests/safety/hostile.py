@@ -250,11 +250,7 @@ def skops_metadata_bomb(folder: Path, marker: Path) -> Path:
 
     path = folder / "bomb.skops"
     sio.dump(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), path)
-    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        with zf.open("modelpack.json", "w", force_zip64=True) as member:
-            chunk = b" " * (1 << 24)
-            for _ in range(1024 // 16):
-                member.write(chunk)
+    add_zip_bomb(path, "modelpack.json", mib=1024)
     return path
 
 
