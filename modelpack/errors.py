@@ -39,6 +39,40 @@ class ModelpackError(_Spelled, Exception):
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# where in its C++ sources a library raised (onnxruntime: "/onnxruntime_src/.../model.cc:256 "),
+# followed by the raising function's signature, which says nothing to a user
+_SOURCE_LOCATION = re.compile(r"(?:/[\w.+-]+)+\.(?:cc|cpp|cxx|h|hpp):\d+ ")
+
+
+def _without_source_locations(text: str) -> str:
+    """``text`` without C++ source locations and the signatures after them."""
+    out, pos = [], 0
+    for found in _SOURCE_LOCATION.finditer(text):
+        if found.start() < pos:
+            continue
+        end = _signature_end(text, found.end())
+        if end is None:
+            continue
+        out.append(text[pos:found.start()])
+        pos = end
+    return "".join(out) + text[pos:] if out else text
+
+
+def _signature_end(text: str, start: int) -> int | None:
+    """Where a C++ signature starting at ``start`` ends (its parameter list closed, ``const`` and one
+    space after it), or None when what follows is not one."""
+    opening = text.find("(", start, start + 300)
+    if opening < 0 or "::" not in text[start:opening]:
+        return None
+    depth = 0
+    for i in range(opening, min(len(text), opening + 2000)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            end = i + 1
+            if text.startswith(" const", end):
+                end += len(" const")
+            return end + 1 if text.startswith(" ", end) else end
+    return None
 
 
 def first_line(exc: BaseException, limit: int = 300, cli: bool = False) -> str:
@@ -49,6 +83,7 @@ def first_line(exc: BaseException, limit: int = 300, cli: bool = False) -> str:
     """
     raw = Exception.__str__(exc) if isinstance(exc, _Spelled) else str(exc)
     text = " ".join(_ANSI.sub("", _spelling(raw[: limit * 4], cli)).split())  # torch.onnx colours its messages
+    text = _without_source_locations(text)
     return text[:limit] if text else type(exc).__name__
 
 

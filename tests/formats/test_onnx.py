@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -292,3 +293,38 @@ def test_a_graph_onnxruntime_refuses_is_one_line_with_nothing_printed(tmp_path, 
         assert "\n" not in str(err.value)
         printed = capfd.readouterr()
         assert printed.out == "" and "EP Error" not in printed.err, printed
+
+
+_BACKEND = Path(onnx.__file__).parent / "backend/test/data"
+
+
+def _one_relu(path, opsets, ir_version=8, op="Relu", domain=""):
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])
+    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], domain=domain)], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets])
+    model.ir_version = ir_version
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("build, said", [
+    # newer than the installed onnxruntime: the file is fine, the runtime is old
+    (lambda p: _one_relu(p, [("", 17)], ir_version=19), "is ONNX IR version 19, newer than onnxruntime"),
+    (lambda p: _one_relu(p, [("", 17), ("ai.onnx.ml", 90)]), "declares opset 90 of the ai.onnx.ml operators, newer than"),
+    # PyTorch 0.3's export at opset 6, whose AveragePool-1 onnxruntime no longer implements
+    (lambda p: p.write_bytes(_BACKEND.joinpath("pytorch-converted/test_AvgPool1d/model.onnx").read_bytes()) and p,
+     "the file declares opset 6 of the ONNX operators, and onnxruntime"),
+    # a custom operator: its library is not loaded
+    (lambda p: _one_relu(p, [("", 17), ("ai.onnx.contrib", 1)], op="Foo", domain="ai.onnx.contrib"),
+     "uses Foo from the operator domain 'ai.onnx.contrib', which onnxruntime"),
+])
+def test_a_graph_this_onnxruntime_cannot_run_is_unsupported_not_corrupt(tmp_path, build, said):
+    path = build(tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedModelError) as err:
+        modelpack.load(path)
+    message = str(err.value)
+    assert said in message and "\n" not in message and "onnxruntime_src" not in message, message
+    assert not isinstance(err.value, modelpack.errors.CorruptFileError)

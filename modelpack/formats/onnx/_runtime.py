@@ -5,13 +5,14 @@ Imports onnxruntime and numpy only (pandas when the caller passes records).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...data import TypedColumns
-from ...errors import CorruptFileError, InvalidInputError, first_line
+from ...errors import CorruptFileError, InvalidInputError, ModelpackError, UnsupportedModelError, first_line
 from ...metadata import STRING, Feature, InputSchema, Metadata
 from ...model import Model, check_columns
 
@@ -67,11 +68,57 @@ def open_session(source: Path | bytes, providers: list[str] | None = None, threa
             enable_fallback=0,
         )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-        where = "the exported model" if isinstance(source, bytes) else Path(source).name
-        if isinstance(exc, UnicodeDecodeError):  # its binding could not decode onnxruntime's message
-            raise CorruptFileError(f"onnxruntime cannot load {where}, and its message quotes names that are not "
-                                   "UTF-8 text: the file is damaged, or was not written as ONNX") from exc
-        raise CorruptFileError(f"onnxruntime cannot load {where}: {first_line(exc, 600)}") from exc
+        raise _load_error(exc, source, ort.__version__) from exc
+
+
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed: ?)?")
+# ONNX Runtime "only guarantees support" for opset 7 and later of the standard operators; what it
+# dropped from older opsets has no kernel ("Could not find an implementation for AveragePool(1)").
+_OLDEST_OPSET = 7
+
+
+def _load_error(exc: Exception, source: Path | bytes, version: str) -> ModelpackError:
+    """What onnxruntime's refusal of a graph means for its user, in one line: a file newer than the
+    installed onnxruntime, an old one it no longer runs and a custom operator are not corrupt files."""
+    where = "the exported model" if isinstance(source, bytes) else Path(source).name
+    if isinstance(exc, UnicodeDecodeError):  # its binding could not decode onnxruntime's message
+        return CorruptFileError(f"onnxruntime cannot load {where}, and its message quotes names that are not "
+                                "UTF-8 text: the file is damaged, or was not written as ONNX")
+    text = _ORT_PREFIX.sub("", first_line(exc, 600))
+    runtime = f"onnxruntime {version}"
+    if m := re.search(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)", text):
+        return UnsupportedModelError(f"{where} is ONNX IR version {m[1]}, newer than {runtime} reads (up to {m[2]}); "
+                                     "upgrade onnxruntime: pip install -U onnxruntime")
+    if m := re.search(r"Opset (\d+) is under development.*? for domain (\S+) is till opset (\d+)", text):
+        return UnsupportedModelError(
+            f"{where} declares opset {m[1]} of the {m[2]} operators, newer than {runtime} runs (up to {m[3]}); "
+            f"upgrade onnxruntime (pip install -U onnxruntime), or export the model again for opset {m[3]}")
+    if m := re.search(r"Could not find an implementation for (\w+)\((\d+)\)", text):
+        standard = _standard_opset(source)
+        if standard is not None and standard < _OLDEST_OPSET:
+            hint = (f"the file declares opset {standard} of the ONNX operators, and {runtime} runs opset "
+                    f"{_OLDEST_OPSET} and later: upgrade the file with onnx.version_converter.convert_version("
+                    "onnx.load(path), 13), then check that it still predicts what its producer expects")
+        else:
+            hint = "not for the types of this graph's tensors, or not on the CPU; another execution provider may"
+        return UnsupportedModelError(f"{where} uses {m[1]} from opset {m[2]}, which {runtime} does not implement: {hint}")
+    if m := re.search(r"([\w.]+):(\w+)\(-?\d+\) is not a registered function/op", text):
+        return UnsupportedModelError(
+            f"{where} uses {m[2]} from the operator domain {m[1]!r}, which {runtime} does not implement: a custom "
+            "operator, run by the library that defines it (onnxruntime-extensions for 'ai.onnx.contrib'); "
+            "modelpack runs ONNX's own operators and onnxruntime's")
+    return CorruptFileError(f"onnxruntime cannot load {where}: {text}")
+
+
+def _standard_opset(source: Path | bytes) -> int | None:
+    """The opset of the standard ONNX operators ``source`` declares, if modelpack's reader finds one."""
+    from ._proto import parse_model, read_model
+
+    try:
+        summary = parse_model(source) if isinstance(source, bytes) else read_model(source)
+    except ModelpackError:
+        return None
+    return next((v for d, v in summary.opsets if d in ("", "ai.onnx")), None)
 
 
 class OnnxModel(Model):
@@ -210,17 +257,24 @@ class OnnxModel(Model):
     # -- outputs ----------------------------------------------------------------------------
 
     def _run(self, role: str, X: Any) -> np.ndarray:
+        return self._run_rows(role, X)[0]
+
+    def _run_rows(self, role: str, X: Any) -> tuple[np.ndarray, int]:
+        """The output named by ``role``, and how many rows (examples) it was computed for."""
         name = self._roles[role]
         if self._map_input is not None:
-            outs = [self._session.run([name], {self._map_input: row})[0] for row in self._map_rows(X)]
-            out = _join(outs)
+            records = self._map_rows(X)
+            out = _join([self._session.run([name], {self._map_input: row})[0] for row in records])
+            rows = len(records)
         else:
-            out = self._run_feeds(name, self.feeds(X))
+            feeds = self.feeds(X)
+            rows = len(next(iter(feeds.values())))
+            out = self._run_feeds(name, feeds)
         if name in self._zipmap:
             out = _unzip(out, self.metadata.classes)
         elif name in self._sequences:
             out = _stack(out, name)
-        return np.asarray(out)
+        return np.asarray(out), rows
 
     def _run_feeds(self, name: str, feeds: dict[str, np.ndarray]) -> Any:
         """One run, or one per fixed-size batch (the last padded, its padding dropped)."""
@@ -263,8 +317,10 @@ class OnnxModel(Model):
         return [{str(k): float(v) for k, v in r.items() if v is not None and v == v} for r in records]
 
     def _predict(self, X: Any) -> np.ndarray:
-        out = self._run("predict", X)
-        if out.ndim == 2 and 1 in out.shape:  # [N, 1], or [1, N] as some converters write labels
+        out, rows = self._run_rows("predict", X)
+        # [N, 1], or [1, N] as some converters write labels, is one value per row. One row's
+        # [1, K] (a network's K outputs) stays a row: its shape must not depend on the batch's size.
+        if out.ndim == 2 and (out.shape[1] == 1 or out.shape == (1, rows)):
             out = out.ravel()
         if out.dtype == np.float32 and self.metadata.task == "regressor":
             out = out.astype(np.float64)  # scikit-learn regressors return float64
