@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_paths, refuse_overwrite
-from .errors import CorruptFileError, ModelpackError, UnsupportedModelError, a_or_an
+from .errors import CorruptFileError, ModelpackError, UnsupportedModelError, a_or_an, first_line
 from .metadata import Metadata, build_metadata, read_sidecar, sha256_of, sidecar_path
 from .model import Model
 from .registry import Format, NotThisFormat, candidates_for_load, format_for_save
@@ -259,5 +259,5 @@ def _load_with(fmt: Any, path: Path, metadata: Metadata | None, data: bytes | No
         raise
     except Exception as exc:  # the library's own error on a damaged file
         raise CorruptFileError(
-            f"{path} could not be read as {fmt.name}: {type(exc).__name__}: {exc}"
+            f"{path} could not be read as {fmt.name}: {type(exc).__name__}: {first_line(exc)}"
         ) from exc
