@@ -29,9 +29,8 @@ class _Capability:
         if obj is None:
             return self
         if self.name not in obj.capabilities:
-            raise _MissingMethod(
-                f"this {obj.metadata.model_type.rsplit('.', 1)[-1]} ({obj.format} file) has no {self.name}"
-            )
+            raise _MissingMethod(obj.withheld.get(self.name) or
+                                 f"this {obj.metadata.model_type.rsplit('.', 1)[-1]} ({obj.format} file) has no {self.name}")
         implementation = getattr(obj, "_" + self.name)
 
         def method(X: Any) -> Any:
@@ -59,6 +58,9 @@ class Model:
     predict = _Capability("predict")
     predict_proba = _Capability("predict_proba")
     transform = _Capability("transform")
+    #: Methods the model object has, which modelpack does not offer, with why: what this library
+    #: version would compute is not what the version that wrote the file did.
+    withheld: dict[str, str] = {}
 
     def __init__(self, *, format: str, path: Path | None, metadata: Metadata, capabilities: set[str]) -> None:
         self.format = format
@@ -189,8 +191,10 @@ FLOAT32_LIBRARIES = {"xgboost": "XGBoost computes in float32"}
 class SklearnModel(Model):
     """A model held as the live Python object (pickle, joblib, skops)."""
 
-    def __init__(self, estimator: Any, *, format: str, path: Path | None, metadata: Metadata) -> None:
-        capabilities = {m for m in METHODS if _has_method(estimator, m)}
+    def __init__(self, estimator: Any, *, format: str, path: Path | None, metadata: Metadata,
+                 withheld: dict[str, str] | None = None) -> None:
+        self.withheld = dict(withheld or {})
+        capabilities = {m for m in METHODS if _has_method(estimator, m) and m not in self.withheld}
         super().__init__(format=format, path=path, metadata=metadata, capabilities=capabilities)
         self._estimator = estimator
 
@@ -213,6 +217,22 @@ class SklearnModel(Model):
             if note:
                 return note
         return None
+
+    def run(self, implementation: Any, X: Any) -> Any:
+        try:
+            return super().run(implementation, X)
+        except InvalidInputError as exc:
+            pickled_with = self.metadata.versions.get("sklearn")
+            current = _installed_sklearn()
+            if not (isinstance(exc.__cause__, AttributeError) and pickled_with and current and pickled_with != current):
+                raise
+            # Not the input: an attribute this scikit-learn reads, which the one that pickled the model had not
+            name = self.path.name if self.path is not None else "the model"
+            raise UnsupportedModelError(
+                f"{name} was pickled with scikit-learn {pickled_with}, and scikit-learn {current} cannot use what "
+                f"it stored ({first_line(exc.__cause__, 160)}); load it where scikit-learn {pickled_with} is "
+                f"installed (pip install scikit-learn=={pickled_with}) and convert it there (modelpack convert "
+                f"{name} -o model.onnx)") from exc.__cause__
 
     def _predict(self, X: Any) -> np.ndarray:
         return np.asarray(self._estimator.predict(self.as_model_input(X)))
@@ -241,3 +261,10 @@ def _has_method(estimator: Any, name: str) -> bool:
         return callable(getattr(estimator, name))
     except AttributeError:  # available_if hides what a pipeline's final step cannot do
         return False
+
+
+def _installed_sklearn() -> str | None:
+    import sys
+
+    module = sys.modules.get("sklearn")
+    return str(getattr(module, "__version__", "")) or None if module is not None else None

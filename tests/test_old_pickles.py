@@ -49,3 +49,98 @@ def test_a_loadable_pickle_from_another_version_gets_modelpacks_warning_once(tmp
     assert len(ours) == 1 and not theirs
     assert f"pickled with scikit-learn {other} and is loaded with {sklearn.__version__}" in str(ours[0].message)
     assert list(loaded.predict(X)) == list(model.predict(X))
+
+
+def _as_if_pickled_with(model, version, tmp_path, name="old.pkl"):
+    """``model`` pickled, its recorded scikit-learn version replaced by ``version`` (same length)."""
+    import sklearn
+
+    data = pickle.dumps(model, protocol=4)
+    current = f"\x8c\x05{sklearn.__version__}".encode("latin1")
+    assert len(version) == len(sklearn.__version__) and current in data
+    path = tmp_path / name
+    path.write_bytes(data.replace(current, f"\x8c\x05{version}".encode("latin1")))
+    return path
+
+
+def _one_vs_rest_logistic():
+    """A three-class LogisticRegression as scikit-learn before 1.8 kept one fitted one-vs-rest."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    model.multi_class = "ovr"  # what 1.7 stored; this scikit-learn scores every multiclass one with a softmax
+    return model, X
+
+
+def test_a_changed_predict_proba_is_withheld_and_predict_kept(tmp_path):
+    """scikit-learn 1.8 dropped multi_class: a one-vs-rest model's probabilities would come out of a
+    softmax, not as the version that fitted it computed them (0.33 apart on iris, measured with 1.1-1.7)."""
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model, X = _one_vs_rest_logistic()
+    pipeline = make_pipeline(StandardScaler().fit(X), model)
+    for fitted in (model, pipeline):  # alone, or as a pipeline's last step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VersionMismatchWarning)
+            loaded = modelpack.load(_as_if_pickled_with(fitted, "1.5.2", tmp_path))
+        np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+        assert not hasattr(loaded, "predict_proba") and "predict_proba" in loaded.withheld
+        with pytest.raises(modelpack.UnsupportedModelError) as err:
+            loaded.predict_proba(X)
+        message = str(err.value)
+        assert "one-vs-rest" in message and "predict is unaffected" in message and "\n" not in message
+        assert "pip install scikit-learn==1.5.2" in message
+    # the same object pickled by this version is this version's own model: nothing withheld
+    assert modelpack.load(_as_if_pickled_with(model, sklearn.__version__, tmp_path, "now.pkl")).withheld == {}
+
+
+def test_a_changed_member_of_an_ensemble_refuses_the_model(tmp_path):
+    """A soft-voting ensemble's labels come from its members' probabilities: predict would change too."""
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    member, X = _one_vs_rest_logistic()
+    y = member.predict(X)
+    voting = VotingClassifier([("lr", member), ("tree", DecisionTreeClassifier(random_state=0).fit(X, y))],
+                              voting="soft").fit(X, y)
+    voting.estimators_[0].multi_class = "ovr"
+    with pytest.raises(modelpack.UnsupportedModelError, match="would not score it as scikit-learn 1.5.2 did"):
+        modelpack.load(_as_if_pickled_with(voting, "1.5.2", tmp_path))
+
+
+def test_samme_r_adaboost_is_refused_in_one_line(tmp_path):
+    """SAMME.R, AdaBoost's default until 1.6, which removed it: this scikit-learn would score it as SAMME,
+    with other labels (measured on pickles of 1.1-1.5)."""
+    from sklearn.ensemble import AdaBoostClassifier
+
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    model = AdaBoostClassifier(n_estimators=3, random_state=0).fit(X, X[:, 0] > 0)
+    model.algorithm = "SAMME.R"
+    from click.testing import CliRunner
+
+    from modelpack.cli import cli
+
+    path = _as_if_pickled_with(model, "1.5.2", tmp_path)
+    result = CliRunner().invoke(cli, ["verify", str(path)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output  # no warning line before it
+    assert "algorithm='SAMME.R'" in result.output and "pip install scikit-learn==1.5.2" in result.output
+
+
+def test_trusted_load_of_an_older_layout_says_the_safe_load_reads_it():
+    """scikit-learn refuses a tree pickled before 1.3 (its nodes had no missing_go_to_left); modelpack's
+    loader adds the field, as 0, and the tree predicts what it did (tests/foreign)."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "foreign" / "pickles" / "tree-iris-sklearn1.2.2.pkl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        with pytest.raises(modelpack.UnsupportedModelError) as err:
+            modelpack.load(path, trust=True)
+        message = str(err.value)
+        assert "decision tree nodes in their layout before scikit-learn 1.3" in message and "\n" not in message
+        assert "load it without trust=True" in message
+        assert modelpack.load(path).predict(np.load(path.with_name("tree-iris-sklearn1.2.2.X.npy"))).shape == (15,)

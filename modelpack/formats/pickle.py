@@ -64,10 +64,10 @@ class PickleFormat(ObjectFormat):
                    max_memory: int | str | None = None, **options: Any) -> SklearnModel:
         self.reject_options(options)
         if trust is True:
-            estimator = self.unpickle(path, lambda: _TrustedUnpickler(io.BytesIO(data)).load())
+            loaded = self.unpickle(path, lambda: _TrustedUnpickler(io.BytesIO(data)).load())
         else:
             from ..safety import Budget, load_stream
 
             budget = Budget.for_file(path.name, len(data), max_memory)
-            estimator = self.unpickle(path, lambda: load_stream(io.BytesIO(data), path.name, budget, trust=trust or ()))
-        return self.wrap(estimator, path, metadata)
+            loaded = self.unpickle(path, lambda: load_stream(io.BytesIO(data), path.name, budget, trust=trust or ()))
+        return self.wrap(loaded, path, metadata)

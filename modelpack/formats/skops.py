@@ -106,7 +106,7 @@ class SkopsFormat(ObjectFormat):
                     "those types, or save the model as .joblib, whose loading checks it"
                 )
         try:
-            estimator = self.unpickle(path, lambda: sio.load(path, trusted=untrusted))
+            loaded = self.unpickle(path, lambda: sio.load(path, trusted=untrusted))
         except ModelpackError:
             raise
         except Exception as exc:  # skops or scikit-learn refusing what an older version stored
@@ -114,8 +114,8 @@ class SkopsFormat(ObjectFormat):
         if trust is not True:
             from ..safety import check_graph
 
-            check_graph(estimator, path.name, native=True)  # before anything calls predict
-        return self.wrap(estimator, path, metadata)
+            check_graph(loaded.estimator, path.name, native=True)  # before anything calls predict
+        return self.wrap(loaded, path, metadata)
 
 
     def _skops_failure(self, path: Path, exc: Exception) -> ModelpackError:

@@ -133,10 +133,15 @@ HAND_WRITTEN[("sklearn.metrics._dist_metrics", "newObj")] = Entry(
 CYTHON_LOSSES = ("CyHalfSquaredError", "CyAbsoluteError", "CyPinballLoss", "CyHuberLoss", "CyHalfPoissonLoss",
                  "CyHalfGammaLoss", "CyHalfTweedieLoss", "CyHalfTweedieLossIdentity", "CyHalfBinomialLoss",
                  "CyExponentialLoss", "CyHalfMultinomialLoss")
-for _loss in CYTHON_LOSSES:
-    HAND_WRITTEN[("sklearn._loss._loss", _loss)] = Entry(value=True, call=lambda vm, f, a: g.call_numbers(f, a))
-    HAND_WRITTEN[("sklearn._loss._loss", f"__pyx_unpickle_{_loss}")] = Entry(
-        call=lambda vm, f, a, _name=_loss: g.call_pyx_unpickle(f, a, resolve("sklearn._loss._loss", _name)))
+# Cython built scikit-learn 1.5-1.7's loss classes with "_loss" as their module name, so their pickles
+# name "_loss.CyHalfSquaredError", which nothing can import (scikit-learn itself fails on it since):
+# it is scikit-learn's class, under the name its own module gives it.
+MODULE_ALIASES = {"_loss": "sklearn._loss._loss"}
+for _module in ("sklearn._loss._loss", "_loss"):
+    for _loss in CYTHON_LOSSES:
+        HAND_WRITTEN[(_module, _loss)] = Entry(value=True, call=lambda vm, f, a: g.call_numbers(f, a))
+        HAND_WRITTEN[(_module, f"__pyx_unpickle_{_loss}")] = Entry(
+            call=lambda vm, f, a, _name=_loss: g.call_pyx_unpickle(f, a, resolve("sklearn._loss._loss", _name)))
 
 #: numpy's scalar types and ufuncs may be stored as values (``dtype=np.float64``, ``func=np.log1p``).
 NUMPY_VALUE_NAMES = ("mean", "median", "sum", "prod", "amax", "amin", "max", "min", "std", "var", "average",
@@ -170,7 +175,12 @@ def resolve(module: str, qualname: str) -> Any:
 
 @cache
 def _resolve(module: str, qualname: str) -> Any:
+    module = MODULE_ALIASES.get(module, module)
     obj: Any = importlib.import_module(module)
+    if module == "sklearn._loss._loss" and qualname.startswith("__pyx_unpickle_") and not hasattr(obj, qualname):
+        # a loss class that Cython pickled by __pyx_unpickle_<name> (scikit-learn 1.1-1.4), and that this
+        # scikit-learn pickles by its constructor instead: the same object, built from the same fields
+        return g.rebuild_cython_object
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj

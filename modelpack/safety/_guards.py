@@ -456,7 +456,7 @@ def check_tree_states(trees: list[tuple[Any, Any]], charge: Any) -> list[dict[st
         charge(count * (64 + 8 * tree.n_outputs * tree.max_n_classes), "a decision tree")
         # Not copied: they are checked when the load has ended, so nothing in the file can change them
         # after, and Tree.__setstate__ copies them into the tree (C-contiguous, as it requires).
-        nodes = np.ascontiguousarray(array(state["nodes"], "Tree nodes", NODE_DTYPE, 1, copy=False))
+        nodes = np.ascontiguousarray(_current_nodes(state["nodes"], NODE_DTYPE))
         values = np.ascontiguousarray(array(state["values"], "Tree values", np.float64, 3, copy=False))
         require(len(nodes) == count and values.shape == (count, tree.n_outputs, tree.max_n_classes),
                 "a decision tree's arrays do not match its node count")
@@ -465,6 +465,29 @@ def check_tree_states(trees: list[tuple[Any, Any]], charge: Any) -> list[dict[st
     for group in _rounds([c["node_count"] for c in checked]):
         _check_tree_nodes([checked[i] for i in group], [trees[i][0] for i in group])
     return checked
+
+
+def _current_nodes(nodes: Any, NODE_DTYPE: np.dtype) -> np.ndarray:
+    """A tree's node array in this scikit-learn's layout. Before 1.3 a node had no ``missing_go_to_left``
+    (those trees never saw a missing value) and scikit-learn refuses their nodes since; the node is the
+    same with the field added as 0, which sends a missing value right, as ``nan <= threshold`` did. So
+    such a tree predicts what it predicted in the scikit-learn that pickled it."""
+    if type(nodes) is np.ndarray and nodes.dtype != NODE_DTYPE and nodes.dtype == _nodes_before_1_3(NODE_DTYPE):
+        upgraded = np.zeros(array(nodes, "Tree nodes", ndim=1, copy=False).shape, dtype=NODE_DTYPE)
+        for name in _nodes_before_1_3(NODE_DTYPE).names or ():
+            upgraded[name] = nodes[name]
+        return upgraded
+    return array(nodes, "Tree nodes", NODE_DTYPE, 1, copy=False)
+
+
+@functools.cache
+def _nodes_before_1_3(node_dtype: np.dtype) -> np.dtype:
+    """scikit-learn's node layout before ``missing_go_to_left``, its last field, was added."""
+    fields: Any = node_dtype.fields
+    names = [n for n in fields if n != "missing_go_to_left"]
+    layout: Any = {"names": names, "formats": [fields[n][0] for n in names], "offsets": [fields[n][1] for n in names],
+                   "itemsize": fields["missing_go_to_left"][1]}
+    return np.dtype(layout)
 
 
 def _check_tree_nodes(checked: list[dict[str, Any]], trees: list[Any]) -> None:
@@ -510,7 +533,13 @@ def check_tree_predictors(predictors: list[Any]) -> list[dict[str, np.ndarray]]:
     for state in predictors:
         require(type(state) is dict and set(state) == {"nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"},
                 "a TreePredictor's state is not scikit-learn's")
-        nodes = array(state["nodes"], "TreePredictor nodes", PREDICTOR_RECORD_DTYPE, 1)
+        nodes = state["nodes"]
+        if type(nodes) is np.ndarray and nodes.dtype != PREDICTOR_RECORD_DTYPE and \
+                nodes.dtype.names == PREDICTOR_RECORD_DTYPE.names and \
+                np.can_cast(nodes.dtype, PREDICTOR_RECORD_DTYPE, casting="same_kind"):
+            # scikit-learn's own __setstate__ casts so (feature_idx was uint32 before 1.3, and is intp)
+            nodes = nodes.astype(PREDICTOR_RECORD_DTYPE, casting="same_kind")
+        nodes = array(nodes, "TreePredictor nodes", PREDICTOR_RECORD_DTYPE, 1)
         raw = array(state["raw_left_cat_bitsets"], "TreePredictor bitsets", np.uint32, 2)
         binned = array(state["binned_left_cat_bitsets"], "TreePredictor bitsets", np.uint32, 2)
         require(raw.shape == binned.shape and raw.shape[1:] == (8,), "TreePredictor bitsets are malformed")
@@ -636,6 +665,14 @@ def call_pyx_unpickle(func: Any, args: tuple[Any, ...], cls: Any) -> Any:
         require(isinstance(value, (int, float, type(None))) or (type(value) is dict and not value),
                 f"{cls.__name__} state holds {a_or_an(type(value).__name__)}")
     return func(*args)
+
+
+def rebuild_cython_object(cls: Any, checksum: int, state: Any) -> Any:
+    """What Cython's ``__pyx_unpickle_X(cls, checksum, state)`` built, for one of scikit-learn's loss
+    classes that this scikit-learn pickles by its constructor instead: their fields are their
+    constructor's arguments, in order (``CyPinballLoss(quantile)``; most have none). The state was
+    checked by :func:`call_pyx_unpickle` (numbers, and an empty dict where Cython adds one)."""
+    return cls(*(value for value in state or () if not isinstance(value, dict)))
 
 
 # --- gradient-boosting libraries ---------------------------------------------------------------------

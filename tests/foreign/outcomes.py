@@ -62,7 +62,8 @@ def outcome_of(path: Path) -> dict[str, Any]:
             model.predict(rows_of(path))
     except ModelpackError as exc:
         return entry | {"expect": "refused", "reason": without_name(str(exc), path)[:100]}
-    return entry | {"expect": "scores"}
+    withheld = sorted(getattr(model, "withheld", {}))  # methods this library version would compute otherwise
+    return entry | {"expect": "scores"} | ({"withheld": withheld} if withheld else {})
 
 
 def without_name(message: str, path: Path) -> str:

@@ -229,7 +229,15 @@ def test_old_pickles_predict_what_their_scikit_learn_predicted(entry):
         np.testing.assert_allclose(predicted, expected["predict"], rtol=1e-9)
     else:
         assert list(predicted) == expected["predict"]
-    if "predict_proba" in expected:
+    withheld = entry.get("withheld", [])
+    assert sorted(model.withheld) == withheld
+    for method in withheld:  # this scikit-learn would compute it otherwise: not offered, and said why
+        assert not hasattr(model, method)
+        with pytest.raises(UnsupportedModelError) as err:
+            getattr(model, method)(rows)
+        recorded = re.search(r"sklearn(\d+\.\d+\.\d+)", entry["file"]).group(1)
+        assert f"pip install scikit-learn=={recorded}" in str(err.value) and "predict is unaffected" in str(err.value)
+    if "predict_proba" in expected and "predict_proba" not in withheld:
         np.testing.assert_allclose(model.predict_proba(rows), expected["predict_proba"], rtol=1e-9, atol=1e-12)
 
 

@@ -34,6 +34,26 @@ def models():
     Xc = np.hstack([X, cat])
     pre = ColumnTransformer([("num", StandardScaler(), [0, 1, 2, 3]), ("cat", OneHotEncoder(handle_unknown="ignore"), [4])])
     yield "gbm-mixed", make_pipeline(pre, GradientBoostingClassifier(n_estimators=10, random_state=0)).fit(Xc, y), Xc[::10]
+    # Each of these met a change in scikit-learn since 1.1 (docs/foreign-files.md): upgraded on load,
+    # refused, or scored with predict_proba withheld.
+    from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier, HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression as LR
+
+    yield "hgb-iris", HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, y), X[::10]
+    if _version() < (1, 4):  # its loss pickled by Cython's __pyx_unpickle_CyHalfSquaredError, gone since
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        yield "hgb-reg", HistGradientBoostingRegressor(max_iter=10, random_state=0).fit(X[:, 1:], X[:, 0]), X[::10, 1:]
+    yield "bagging-iris", BaggingClassifier(n_estimators=3, random_state=0).fit(X, y), X[::10]
+    if _version() < (1, 6):  # SAMME.R, the default until 1.6, which removed it
+        yield "adaboost-sammer-iris", AdaBoostClassifier(n_estimators=5, random_state=0, algorithm="SAMME.R").fit(X, y), \
+            X[::10]
+    if _version() < (1, 8):
+        yield "logreg-ovr-iris", LR(multi_class="ovr", max_iter=500).fit(X, names), X[::10]
+
+
+def _version():
+    return tuple(int(p) for p in sklearn.__version__.split(".")[:2])
 
 
 def main(out):
