@@ -286,6 +286,9 @@ def _name(model: Model) -> str:
 
 
 def _add_notes(report: EquivalenceReport, a: Model | None, b: Model) -> None:
+    for method, why in (a.withheld if a is not None else {}).items():
+        if hasattr(b, method):
+            report.notes.append(f"{method} is not compared: {why}")
     if report.passed:
         return
     for c in report.comparisons:

@@ -63,8 +63,14 @@ def save(
     if preprocess is None and isinstance(model, Model):  # a conversion keeps the source's recipe
         preprocess = model.metadata.extra.get("preprocess")
     estimator, sample = _unwrap(model, sample, classes)
-    extra = {"preprocess": _recipe(preprocess)} if preprocess is not None else None
-    metadata = build_metadata(estimator, fmt.name, sample, extra=extra)
+    extra: dict[str, Any] = {"preprocess": _recipe(preprocess)} if preprocess is not None else {}
+    withheld = model.withheld if isinstance(model, Model) else {}
+    if withheld:  # the source's scikit-learn would answer them otherwise than the version that fitted it
+        if fmt.holds_python_object:  # and a file pickled here would record this version, hiding that
+            raise UnsupportedModelError(f"{model.path.name if model.path else 'this model'} cannot be saved as "
+                                        f"{fmt.name} here: {next(iter(withheld.values()))}")
+        extra["withheld_by_source"] = dict(withheld)  # neither recorded nor compared
+    metadata = build_metadata(estimator, fmt.name, sample, extra=extra or None, skip=withheld)
     inside = fmt.stores_metadata_inside()
     targets = [path] if inside else [path, sidecar_path(path)]
     with atomic_paths(*targets, overwrite=overwrite) as temps:

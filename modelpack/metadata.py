@@ -13,7 +13,7 @@ import functools
 import math
 import platform
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -464,15 +464,15 @@ def as_dense(value: Any) -> Any:
     return value.toarray() if hasattr(value, "toarray") and hasattr(value, "nnz") else value
 
 
-def expected_outputs(model: Any, X: Any) -> dict[str, Any]:
-    """What ``model`` returns for ``X`` from each of predict, predict_proba and transform."""
+def expected_outputs(model: Any, X: Any, skip: Collection[str] = ()) -> dict[str, Any]:
+    """What ``model`` returns for ``X`` from each of predict, predict_proba and transform but ``skip``."""
     import numpy as np
 
     from .errors import InvalidInputError, first_line
 
     outputs: dict[str, Any] = {}
     for method in ("predict", "predict_proba", "transform"):
-        fn = getattr(model, method, None)
+        fn = getattr(model, method, None) if method not in skip else None
         if fn is None:
             continue
         try:
@@ -488,9 +488,11 @@ def expected_outputs(model: Any, X: Any) -> dict[str, Any]:
 
 
 def build_metadata(
-    model: Any, format_name: str, sample: Any = None, extra: Mapping[str, Any] | None = None
+    model: Any, format_name: str, sample: Any = None, extra: Mapping[str, Any] | None = None,
+    skip: Collection[str] = (),
 ) -> Metadata:
-    """Describe a fitted in-memory model, recording ``sample``'s first rows and their outputs."""
+    """Describe a fitted in-memory model, recording ``sample``'s first rows and their outputs (but
+    those of ``skip``, methods whose answers are not the model's own: see ``Model.withheld``)."""
     if sample is None:
         schema = InputSchema.from_model(model)  # already carries the encoders' categories
     else:
@@ -500,7 +502,7 @@ def build_metadata(
     recorded = None
     if sample is not None:
         rows = sample_rows(sample)
-        recorded = Sample(to_rows(rows), to_jsonable(expected_outputs(model, rows)))
+        recorded = Sample(to_rows(rows), to_jsonable(expected_outputs(model, rows, skip)))
     return Metadata(
         format=format_name,
         task=task_of(model),

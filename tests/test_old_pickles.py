@@ -144,3 +144,31 @@ def test_trusted_load_of_an_older_layout_says_the_safe_load_reads_it():
         assert "decision tree nodes in their layout before scikit-learn 1.3" in message and "\n" not in message
         assert "load it without trust=True" in message
         assert modelpack.load(path).predict(np.load(path.with_name("tree-iris-sklearn1.2.2.X.npy"))).shape == (15,)
+
+
+def test_a_withheld_method_is_neither_recorded_nor_laundered_by_a_conversion(tmp_path):
+    """Converting such a model records none of this version's answers for the withheld method, says it
+    was not compared, and refuses a pickle, joblib or skops copy: that file would record this
+    scikit-learn as its version, and its predict_proba would then be offered as the model's."""
+    from sklearn.datasets import load_iris
+
+    model, X = _one_vs_rest_logistic()
+    path = _as_if_pickled_with(model, "1.5.2", tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        source = modelpack.load(path)
+        for target, fmt in (("copy.joblib", "joblib"), ("copy.pkl", "pickle"), ("copy.skops", "skops")):
+            with pytest.raises(modelpack.UnsupportedModelError, match=f"cannot be saved as {fmt} here"):
+                modelpack.save(source, tmp_path / target, sample=X)
+            assert not (tmp_path / target).exists()
+        result = modelpack.convert(path, tmp_path / "m.onnx", data=load_iris(return_X_y=True)[0])
+    report = result.report
+    assert result.passed and [c.method for c in report.comparisons] == ["predict"]
+    assert any(n.startswith("predict_proba is not compared: ") for n in report.notes), report.notes
+    exported = modelpack.load(tmp_path / "m.onnx")
+    assert sorted(exported.metadata.sample.outputs) == ["predict"]  # not this version's probabilities
+    assert "predict_proba" in exported.metadata.extra["withheld_by_source"]
+    # skl2onnx reads the model's multi_class: the export computes one-vs-rest, as the version that fitted it
+    decision = model.decision_function(X)
+    ovr = 1 / (1 + np.exp(-decision))
+    np.testing.assert_allclose(exported.predict_proba(X), ovr / ovr.sum(axis=1, keepdims=True), atol=1e-5)

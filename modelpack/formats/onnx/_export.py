@@ -116,8 +116,9 @@ def float32_difference(model: Any, session: Any, metadata: Metadata, sample: Any
     rows = sample_rows(sample, PRECISION_CHECK_ROWS)
     exported = OnnxModel(session, metadata, None)
     rtol, atol = FLOAT32_TOLERANCE
+    withheld = metadata.extra.get("withheld_by_source", {})  # the model's own answers are not known
     for method in ("predict", "predict_proba", "transform"):
-        if not (hasattr(exported, method) and hasattr(model, method)):
+        if not (hasattr(exported, method) and hasattr(model, method)) or method in withheld:
             continue
         try:
             expected = np.asarray(as_dense(getattr(model, method)(rows)))
