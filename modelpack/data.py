@@ -266,8 +266,9 @@ def read_data(path: str | Path, limit: int | None = None, schema: InputSchema | 
     return data[:limit] if limit is not None else data
 
 
-def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> Any:
-    """Select and type ``data``'s columns as the model's schema says, or explain what does not fit."""
+def conform(data: Any, schema: InputSchema | None, source: str = "the data", text_missing: Any = None) -> Any:
+    """Select and type ``data``'s columns as the model's schema says, or explain what does not fit.
+    A missing value in a text column becomes ``text_missing`` (see ``Model.text_missing``)."""
     if schema is None:
         return data
     if schema.kind == "tensor":
@@ -307,7 +308,7 @@ def conform(data: Any, schema: InputSchema | None, source: str = "the data") -> 
     frame = data[schema.names].copy()
     for f in schema.features:
         if f.dtype == STRING:
-            frame[f.name] = as_text(frame[f.name])
+            frame[f.name] = as_text(frame[f.name], text_missing)
             if f.categories:
                 _report_unknown(frame[f.name], f.name, f.categories, source)
         else:
@@ -476,8 +477,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def as_text(column: Any) -> Any:
-    """A string feature as Python strings, missing values as None: what the encoder learned from.
+def as_text(column: Any, missing: Any = None) -> Any:
+    """A string feature as Python strings, missing values as ``missing``: what the model learned
+    them as (NaN where pandas read them, for a scikit-learn model; see ``Model.text_missing``).
 
     Numbers in it (a reader or a caller that guessed) become their text: 501 and 501.0 become "501".
     """
@@ -485,7 +487,7 @@ def as_text(column: Any) -> Any:
 
     if not pd.api.types.is_string_dtype(column):  # on a Series, pandas looks at the values
         column = column.map(_text, na_action="ignore")
-    return column.astype(object).where(column.notna(), None)
+    return column.astype(object).where(column.notna(), missing)
 
 
 def _report_unknown(column: Any, name: str, categories: tuple[Any, ...], source: str) -> None:

@@ -95,9 +95,11 @@ class InputSchema:
             return own()  # type: ignore[no-any-return]
         names = getattr(model, "feature_names_in_", None)
         if names is not None:
-            learned = encoder_categories(model)
+            parts = _fitted_parts(model)
+            learned, text = encoder_categories(model, parts), text_columns(model, parts)
             return cls(
-                tuple(Feature(str(n), STRING, learned[n]) if n in learned else Feature(str(n), FLOAT) for n in names),
+                tuple(Feature(str(n), STRING, learned.get(str(n))) if str(n) in text else Feature(str(n), FLOAT)
+                      for n in names),
                 "dataframe",
             )
         n = getattr(model, "n_features_in_", None)
@@ -140,7 +142,7 @@ class InputSchema:
         )
 
 
-def encoder_categories(model: Any) -> dict[str, tuple[Any, ...]]:
+def encoder_categories(model: Any, parts: list[Any] | None = None) -> dict[str, tuple[Any, ...]]:
     """String categories the model's encoders learned, by input column name.
 
     Found in a ColumnTransformer's encoders, and in an encoder that takes the input itself (alone,
@@ -151,19 +153,84 @@ def encoder_categories(model: Any) -> dict[str, tuple[Any, ...]]:
     import numpy as np
 
     found: dict[str, tuple[Any, ...]] = {}
-    for part in _estimators_in(model):
+    for part in _fitted_parts(model) if parts is None else parts:
         for _, transformer, columns in getattr(part, "transformers_", []):
-            steps = [s for _, s in getattr(transformer, "steps", [])] or [transformer]
             names = [str(c) for c in np.atleast_1d(columns)]
-            found.update(_learned_strings(getattr(steps[0], "categories_", None), names))
+            found.update(_learned_strings(_first_encoder(transformer), names))
     learned = getattr(model, "input_categories", None)  # adapters that know their encoders (networks)
     if callable(learned):
         found.update(learned())
-    first = model.steps[0][1] if hasattr(model, "steps") and model.steps else model
-    inputs = getattr(first, "feature_names_in_", None)
-    if inputs is not None:
-        found.update(_learned_strings(getattr(first, "categories_", None), [str(n) for n in inputs]))
+    inputs = getattr(model, "feature_names_in_", None)
+    if inputs is not None and not hasattr(model, "transformers_"):
+        found.update(_learned_strings(_first_encoder(model), [str(n) for n in inputs]))
     return found
+
+
+def text_columns(model: Any, parts: list[Any] | None = None) -> set[str]:
+    """Input columns the model learned text for, with or without an encoder's categories: a
+    SimpleImputer fitted on them (its most frequent value, or its constant, is a string)."""
+    import numpy as np
+
+    parts = _fitted_parts(model) if parts is None else parts
+    found = set(encoder_categories(model, parts))
+    for part in parts:
+        for _, transformer, columns in getattr(part, "transformers_", []):
+            names = [str(c) for c in np.atleast_1d(columns)]
+            found.update(_imputed_strings(_raw_steps(transformer), names))
+    inputs = getattr(model, "feature_names_in_", None)
+    if inputs is not None and not hasattr(model, "transformers_"):
+        found.update(_imputed_strings(_raw_steps(model), [str(n) for n in inputs]))
+    return found
+
+
+def _fitted_parts(model: Any) -> list[Any]:
+    """``model`` and the estimators in its parameters (get_params); where get_params fails, as it does
+    on a model pickled by an older scikit-learn that lacks a parameter added since, the estimators its
+    attributes hold."""
+    get_params = getattr(model, "get_params", None)
+    try:
+        params = get_params(deep=True) if callable(get_params) else {}
+    except Exception:  # noqa: BLE001 - whatever an old object's missing attribute raises
+        from .formats._object import _estimators_below
+
+        return _estimators_below(model)
+    return [model, *(v for v in params.values() if hasattr(v, "fit"))]
+
+
+# Steps that hand on each input column as it came, but for its missing values: what follows them
+# (an encoder after an imputer) learned the raw columns' values. (add_indicator appends columns after
+# them; an encoder learning those too has more categories than names, and is not used.)
+_COLUMN_PRESERVING = ("SimpleImputer",)
+
+
+def _raw_steps(transformer: Any) -> list[Any]:
+    """The steps of ``transformer`` (a pipeline, or one step) that see the input columns as they came."""
+    steps = [s for _, s in getattr(transformer, "steps", [])] or [transformer]
+    raw = []
+    for step in steps:
+        if step is None or step == "passthrough":
+            continue
+        raw.append(step)
+        if type(step).__name__ not in _COLUMN_PRESERVING:
+            break
+    return raw
+
+
+def _first_encoder(transformer: Any) -> Any:
+    """The categories learned by the first step that sees the raw columns and has them."""
+    for step in _raw_steps(transformer):
+        categories = getattr(step, "categories_", None)
+        if categories is not None:
+            return categories
+    return None
+
+
+def _imputed_strings(steps: list[Any], names: list[str]) -> set[str]:
+    for step in steps:
+        statistics = getattr(step, "statistics_", None)
+        if type(step).__name__ == "SimpleImputer" and statistics is not None and len(statistics) >= len(names):
+            return {name for name, value in zip(names, list(statistics)) if isinstance(value, str)}
+    return set()
 
 
 def _learned_strings(categories: Any, names: list[str]) -> dict[str, tuple[Any, ...]]:

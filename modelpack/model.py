@@ -93,7 +93,7 @@ class Model:
                 # per-column cost (most of a one-row prediction's), by the same rules as conform's.
                 X = conform_columns(columns, schema, "the input")
             else:
-                X = conform(self.as_model_input(X), schema, "the input")
+                X = conform(self.as_model_input(X), schema, "the input", self.text_missing)
             return as_dense(implementation(X))
         except ModelpackError:
             raise
@@ -128,6 +128,9 @@ class Model:
         if schema is None or schema.kind != "dataframe":
             raise _MissingMethod("this model was not fitted on named columns")
         return np.asarray(schema.names, dtype=object)
+
+    #: What a missing value of a text column is handed to the model as.
+    text_missing: Any = None
 
     #: Formats ``convert`` may write this model to (None: any format).
     convertible_to: frozenset[str] | None = None
@@ -233,6 +236,24 @@ class SklearnModel(Model):
                 f"it stored ({first_line(exc.__cause__, 160)}); load it where scikit-learn {pickled_with} is "
                 f"installed (pip install scikit-learn=={pickled_with}) and convert it there (modelpack convert "
                 f"{name} -o model.onnx)") from exc.__cause__
+
+    @functools.cached_property
+    def text_missing(self) -> Any:  # type: ignore[override]
+        """NaN, as pandas reads a missing value and as scikit-learn's imputers (missing_values=np.nan)
+        and encoders learned it from a DataFrame; None where the model learned None: an encoder with
+        None among its categories, or an imputer of missing_values=None. (None, where the model
+        learned NaN, passes an imputer unseen and is an unknown category to the encoder after it.)"""
+        from .formats._object import _estimators_below
+
+        for part in _estimators_below(self._estimator):
+            if type(part).__name__ == "SimpleImputer" and vars(part).get("missing_values", np.nan) is None:
+                return None
+            learned = getattr(part, "categories_", None)
+            for categories in learned if isinstance(learned, list) else ():
+                if isinstance(categories, np.ndarray) and categories.dtype == object and \
+                        any(v is None for v in categories.tolist()):
+                    return None
+        return np.nan
 
     def _predict(self, X: Any) -> np.ndarray:
         return np.asarray(self._estimator.predict(self.as_model_input(X)))

@@ -341,3 +341,49 @@ def test_columns_typed_once_feed_onnx_as_columns_typed_again(route_model, tmp_pa
         warnings.simplefilter("ignore", UnknownCategoryWarning)  # a plain dict is typed (and warned about) again
         np.testing.assert_array_equal(model.predict_proba(typed), model.predict_proba(dict(typed)))
         assert model.predict(typed).tolist() == model.predict(dict(typed)).tolist()
+
+
+def _imputed_text_pipeline(missing):
+    """What a DataFrame pipeline usually is: text imputed, then one-hot encoded, inside a ColumnTransformer."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    cities = [missing if i % 7 == 0 else c for i, c in enumerate(rng.choice(["a", "b", "c"], 200).tolist())]
+    frame = pd.DataFrame({"age": rng.normal(40, 10, 200), "city": pd.Series(cities, dtype=object)})
+    frame.loc[::9, "age"] = np.nan
+    target = (frame["city"].fillna("b") == "a") ^ (frame["age"].fillna(40) > 45)
+    columns = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age"]),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent", missing_values=missing),
+                              OneHotEncoder(handle_unknown="ignore")), ["city"]),
+    ])
+    return make_pipeline(columns, LogisticRegression()).fit(frame, target), frame
+
+
+@pytest.mark.parametrize("missing", [np.nan, None], ids=["nan", "none"])
+def test_missing_text_reaches_the_model_as_it_learned_it(tmp_path, missing):
+    """A missing text value was handed over as None, which SimpleImputer(missing_values=np.nan), the
+    default, does not see as missing: it passed through to the encoder as an unknown category, and
+    probabilities moved by up to 0.2. It is now handed over as the model learned it: NaN, as pandas
+    reads it, unless the model learned None. The column is typed as text from the imputer and the
+    encoder behind it, in a file without metadata (it was read as a number, and every row refused)."""
+    import pickle
+
+    model, frame = _imputed_text_pipeline(missing)
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps(model))  # not written by modelpack: no sidecar
+    loaded = modelpack.load(path)
+    assert loaded.metadata.input_schema.features[1].dtype == "string"
+    assert loaded.metadata.input_schema.features[1].categories == ("a", "b", "c")
+    rows = frame.iloc[::3]
+    assert rows["city"].isna().any()
+    np.testing.assert_array_equal(loaded.predict(rows), model.predict(rows))
+    np.testing.assert_array_equal(loaded.predict_proba(rows), model.predict_proba(rows))
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")  # JSON's null
+    np.testing.assert_array_equal(loaded.predict_proba(records), model.predict_proba(rows))
+    modelpack.save(model, tmp_path / "m.joblib", sample=frame)  # with metadata: the same
+    np.testing.assert_array_equal(modelpack.load(tmp_path / "m.joblib").predict_proba(rows), model.predict_proba(rows))
