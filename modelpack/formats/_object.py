@@ -68,8 +68,8 @@ class ObjectFormat(Format):
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         pickled_with = min(versions)[0] if versions else None
-        if any(_before(original, (1, 4)) for original, _ in versions):
-            _upgrade(estimator)
+        if pickled_with is not None:
+            _upgrade(estimator, pickled_with)
         # before the version warning: a model refused here is one line, not a warning and then an error
         withheld = _changed_meaning(estimator, pickled_with, path.name) if pickled_with else {}
         for original, current in sorted(versions):
@@ -166,14 +166,97 @@ def warn_on_version_change(path: Path, metadata: Metadata) -> None:
             )
 
 
-def _upgrade(estimator: Any) -> None:
-    """Move what scikit-learn before 1.4 stored in an older layout, with the same meaning, to this
-    version's: tree values as fractions, renamed parameters. (Tree nodes before 1.3 are upgraded
-    while loading, by the pickle machine's tree check.)"""
+def _upgrade(estimator: Any, pickled_with: str) -> None:
+    """Move what an older scikit-learn stored in another layout, with the same meaning, to this
+    version's: tree values as fractions, renamed parameters, attributes added since whose value is
+    known. (Tree nodes before 1.3, a few Cython and list classes, are upgraded while loading, by the
+    pickle machine.) Each rule applies where the layout is found, whichever version it names."""
     parts = _estimators_below(estimator)
-    _tree_values_as_fractions(parts)
+    if _before(pickled_with, (1, 4)):
+        _tree_values_as_fractions(parts)
     _renamed_parameters(parts)
     _hist_gradient_boosting_without_categories(parts)
+    _simple_imputers(parts)
+    _encoders_without_infrequent_categories(parts)
+    _column_transformers_passthrough(parts)
+
+
+def _encoders_without_infrequent_categories(parts: list[Any]) -> None:
+    """OrdinalEncoder gained infrequent categories in 1.3 (``_infrequent_enabled``), OneHotEncoder
+    ``_drop_idx_after_grouping`` in 1.2. An encoder fitted before has no infrequent categories
+    (``_infrequent_enabled`` False), and then drops after grouping what it drops (``drop_idx_``), as
+    1.2's fit sets it. (One whose infrequent categories are enabled is not upgraded.)"""
+    for est in parts:
+        state, name = vars(est), type(est).__name__
+        if name == "OrdinalEncoder" and "_infrequent_enabled" not in state:
+            state["_infrequent_enabled"] = False
+        if name == "OneHotEncoder" and "_drop_idx_after_grouping" not in state and "drop_idx_" in state \
+                and state.get("_infrequent_enabled") is False:
+            state["_drop_idx_after_grouping"] = state["drop_idx_"]
+
+
+def _column_transformers_passthrough(parts: list[Any]) -> None:
+    """Before 1.4, a fitted ColumnTransformer kept ``"passthrough"`` in ``transformers_`` and replaced it
+    with this FunctionTransformer each time it transformed (1.2-1.3; 1.1 without the output settings);
+    from 1.4 fit stores it, and transform takes whatever is stored as fitted."""
+    for est in parts:
+        fitted = vars(est).get("transformers_")
+        if type(est).__name__ != "ColumnTransformer" or not isinstance(fitted, list) or \
+                not any(isinstance(t, tuple) and len(t) == 3 and _is_string(t[1], "passthrough") for t in fitted):
+            continue
+        try:
+            from sklearn.utils._set_output import _get_output_config
+
+            dense = _get_output_config("transform", est)["dense"]
+        except (ImportError, KeyError, TypeError):
+            dense = "default"
+        est.transformers_ = [
+            (name, _identity_fitted_on(est, columns, dense), columns) if _is_string(trans, "passthrough")
+            else (name, trans, columns)
+            for name, trans, columns in fitted
+        ]
+
+
+def _identity_fitted_on(transformer: Any, columns: Any, dense: str) -> Any:
+    """The FunctionTransformer 1.4's fit stores for "passthrough", as fitted on ``columns`` of the
+    ColumnTransformer's input: it records their number and, for a DataFrame, their names."""
+    import numpy as np
+    from sklearn.preprocessing import FunctionTransformer
+
+    identity = FunctionTransformer(accept_sparse=True, check_inverse=False, feature_names_out="one-to-one")
+    identity.set_output(transform=dense)
+    names = getattr(transformer, "feature_names_in_", None)
+    picked = np.asarray(columns)
+    if names is not None and picked.dtype.kind not in "iub":  # columns by name
+        selected = picked.astype(object).reshape(-1)
+    elif names is not None:
+        selected = np.asarray(names, dtype=object)[picked].reshape(-1)
+    else:
+        selected = None
+    if selected is not None:
+        identity.feature_names_in_ = selected
+    identity.n_features_in_ = int(len(selected)) if selected is not None else \
+        int(np.count_nonzero(picked) if picked.dtype.kind == "b" else picked.size)
+    return identity
+
+
+def _is_string(value: Any, text: str) -> bool:
+    return isinstance(value, str) and value == text
+
+
+def _simple_imputers(parts: list[Any]) -> None:
+    """SimpleImputer gained keep_empty_features in 1.2 (before, empty features were always dropped:
+    False) and _fill_dtype in 1.8, which its transform casts the statistics to and checks the input
+    against; before, it checked against the statistics' own dtype and did not cast them, which is
+    what _fill_dtype = statistics_.dtype does."""
+    for est in parts:
+        state = vars(est)
+        if type(est).__name__ != "SimpleImputer":
+            continue
+        state.setdefault("keep_empty_features", False)
+        statistics = state.get("statistics_")
+        if "_fill_dtype" not in state and hasattr(statistics, "dtype"):
+            state["_fill_dtype"] = statistics.dtype
 
 
 # Parameters scikit-learn renamed, keeping their meaning, and later stopped reading by their old name,

@@ -143,6 +143,11 @@ for _module in ("sklearn._loss._loss", "_loss"):
         HAND_WRITTEN[(_module, f"__pyx_unpickle_{_loss}")] = Entry(
             call=lambda vm, f, a, _name=_loss: g.call_pyx_unpickle(f, a, resolve("sklearn._loss._loss", _name)))
 
+# scikit-learn 1.5-1.6 kept a ColumnTransformer's remainder columns in a list subclass that warned when
+# read; 1.7 dropped it for a plain list. Read as that plain list (see _resolve).
+HAND_WRITTEN[("sklearn.compose._column_transformer", "_RemainderColsList")] = Entry(
+    new=True, build=lambda vm, i, s: g.build_remainder_columns(i, s))
+
 #: numpy's scalar types and ufuncs may be stored as values (``dtype=np.float64``, ``func=np.log1p``).
 NUMPY_VALUE_NAMES = ("mean", "median", "sum", "prod", "amax", "amin", "max", "min", "std", "var", "average",
                      "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
@@ -181,6 +186,8 @@ def _resolve(module: str, qualname: str) -> Any:
         # a loss class that Cython pickled by __pyx_unpickle_<name> (scikit-learn 1.1-1.4), and that this
         # scikit-learn pickles by its constructor instead: the same object, built from the same fields
         return g.rebuild_cython_object
+    if (module, qualname) == ("sklearn.compose._column_transformer", "_RemainderColsList") and not hasattr(obj, qualname):
+        return g.RemainderColumns
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj

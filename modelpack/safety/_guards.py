@@ -675,6 +675,32 @@ def rebuild_cython_object(cls: Any, checksum: int, state: Any) -> Any:
     return cls(*(value for value in state or () if not isinstance(value, dict)))
 
 
+class RemainderColumns(list):  # type: ignore[type-arg]
+    """scikit-learn 1.5-1.6's ``_RemainderColsList``, as the plain list of remainder columns that 1.7
+    and later keep; pickled again, it is that plain list."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return list, (list(self),)
+
+
+def build_remainder_columns(inst: Any, state: Any) -> Any:
+    """A ``_RemainderColsList``'s state: its columns (``data``: names, indices or a boolean mask) and
+    the flags of its warning."""
+    require(type(state) is dict and type(state.get("data")) is list and len(state["data"]) <= 1 << 20,
+            "a ColumnTransformer's remainder columns are malformed")
+    require(all(type(c) in (int, str, bool) for c in state["data"]), "a ColumnTransformer's remainder columns "
+            "are not column names, indices or a mask")
+    extra = {k: v for k, v in state.items() if k != "data"}
+    require(set(extra) <= {"future_dtype", "warning_was_emitted", "warning_enabled"}, "a ColumnTransformer's "
+            "remainder columns carry unknown fields")
+    plain_data(extra, "a ColumnTransformer's remainder columns")
+    if isinstance(inst, RemainderColumns):
+        inst[:] = state["data"]
+    else:  # this scikit-learn still has the class (1.5, 1.6): its own state
+        inst.__dict__.update({"data": list(state["data"]), **extra})
+    return inst
+
+
 # --- gradient-boosting libraries ---------------------------------------------------------------------
 
 

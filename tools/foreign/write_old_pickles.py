@@ -50,6 +50,32 @@ def models():
             X[::10]
     if _version() < (1, 8):
         yield "logreg-ovr-iris", LR(multi_class="ovr", max_iter=500).fit(X, names), X[::10]
+    try:
+        frame, target = _mixed_frame()
+    except ImportError:  # pandas: not needed for the others
+        return
+    from sklearn.impute import SimpleImputer
+
+    columns = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age", "income"]),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+         ["city", "plan"]),
+    ], remainder="passthrough")
+    yield "mixed-frame", make_pipeline(columns, LR(max_iter=1000)).fit(frame, target), frame.iloc[::15]
+
+
+def _mixed_frame():
+    """What a pipeline meets in practice: a DataFrame of numbers and text, missing values in both."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({"age": rng.normal(40, 10, n), "income": rng.lognormal(10, 1, n),
+                          "city": rng.choice(["a", "b", "c", "d"], n), "plan": rng.choice(["x", "y"], n),
+                          "score": rng.integers(0, 10, n).astype(float)})
+    frame.loc[::11, "age"] = np.nan
+    frame.loc[::13, "city"] = np.nan
+    return frame, ((frame["income"] > 20000) ^ (frame["plan"] == "x")).astype(int)
 
 
 def _version():
@@ -66,7 +92,11 @@ def main(out):
         with open(out / f"{stem}.pkl", "wb") as fh:
             pickle.dump(model, fh, protocol=4)
         joblib.dump(model, out / f"{stem}.sav")  # the name many tutorials give joblib files
-        np.save(out / f"{stem}.X.npy", X)
+        if hasattr(X, "columns"):  # a DataFrame: its records, missing values as null, numbers exact
+            records = X.astype(object).where(X.notna(), None).to_dict(orient="records")
+            (out / f"{stem}.rows.json").write_text(json.dumps(records))
+        else:
+            np.save(out / f"{stem}.X.npy", X)
         expected = {"predict": model.predict(X).tolist()}
         if hasattr(model, "predict_proba"):
             expected["predict_proba"] = model.predict_proba(X).tolist()
