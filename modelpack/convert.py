@@ -52,8 +52,8 @@ def check_data(model: Model, data: PathLike | Any | None, limit: int = CHECK_ROW
             return np.concatenate(batches)[:limit], f"images in {Path(data).name}"
         if isinstance(data, (str, os.PathLike)):
             name = Path(data).name
-            return conform(read_data(Path(data), limit, schema), schema, name), f"data file {name}"
-        return conform(data, schema), "data passed in"
+            return conform(read_data(Path(data), limit, schema), schema, name, model.text_missing), f"data file {name}"
+        return conform(data, schema, "the data", model.text_missing), "data passed in"
     if model.metadata.sample and schema is not None and model.metadata.sample.inputs:
         where = model.path.name if model.path else "the source"
         return model.metadata.sample.frame(schema), f"sample rows recorded in {where}"

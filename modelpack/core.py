@@ -108,6 +108,11 @@ def _unwrap(model: Any, sample: Any, classes: list[Any] | None = None) -> tuple[
         return model, sample
     if sample is None and model.metadata.sample and model.metadata.input_schema:
         sample = model.metadata.sample.frame(model.metadata.input_schema)
+    if sample is not None and hasattr(sample, "columns") and model.metadata.input_schema is not None:
+        # the rows its estimator is run on to record outputs: missing text as that estimator learned it
+        from .data import conform
+
+        sample = conform(sample, model.metadata.input_schema, "the sample", model.text_missing)
     try:
         return model.to_sklearn(), sample
     except UnsupportedModelError as exc:

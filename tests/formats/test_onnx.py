@@ -328,3 +328,45 @@ def test_a_graph_this_onnxruntime_cannot_run_is_unsupported_not_corrupt(tmp_path
     message = str(err.value)
     assert said in message and "\n" not in message and "onnxruntime_src" not in message, message
     assert not isinstance(err.value, modelpack.errors.CorruptFileError)
+
+
+def _mixed_pipeline_with_missing_values():
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.normal(40, 10, 300), "city": rng.choice(["a", "b", "c", "d"], 300).astype(object),
+                          "plan": rng.choice(["x", "y"], 300).astype(object)})
+    frame.loc[::11, "age"] = np.nan
+    frame.loc[::13, "city"] = np.nan
+    target = ((frame["city"] == "a") ^ (frame["plan"] == "x")).astype(int)
+    columns = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age"]),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+         ["city", "plan"]),
+    ])
+    return make_pipeline(columns, LogisticRegression()).fit(frame, target), frame
+
+
+@pytest.mark.parametrize("precision", ["auto", "double"])
+def test_imputers_of_text_and_of_numbers_in_double_convert_and_run(tmp_path, precision):
+    """skl2onnx converts a text SimpleImputer only with a string missing value, and then to an Imputer
+    node onnxruntime cannot run, as it cannot run one on doubles: the commonest DataFrame pipeline
+    could not be written as ONNX at all (ConversionError), and a numeric imputer not in double."""
+    model, frame = _mixed_pipeline_with_missing_values()
+    path = tmp_path / "m.onnx"
+    modelpack.save(model, path, sample=frame, precision=precision)
+    loaded = modelpack.load(path)
+    rows = frame.iloc[::3]
+    assert rows["city"].isna().any() and rows["age"].isna().any()
+    np.testing.assert_array_equal(loaded.predict(rows), model.predict(rows))
+    np.testing.assert_allclose(loaded.predict_proba(rows), model.predict_proba(rows), atol=1e-6 if precision == "auto" else 1e-12)
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")  # JSON's null for missing
+    np.testing.assert_allclose(loaded.predict_proba(records), model.predict_proba(rows), atol=1e-6)
+    if precision == "auto":  # float32 is within its resolution: nothing blamed on it that missing values did
+        assert loaded.metadata.extra["precision_choice"].startswith("float:"), loaded.metadata.extra["precision_choice"]
+    assert type(model.steps[0][1].transformers_[1][1].steps[0][1]).__name__ == "SimpleImputer"  # the model unchanged

@@ -192,6 +192,7 @@ def input_types(schema: InputSchema, precision: str, per_column: bool) -> list[t
 def _convert(model: Any, schema: InputSchema, precision: str, opset: int, per_column: bool) -> Any:
     from skl2onnx import to_onnx
 
+    model = _imputers_onnxruntime_runs(model, precision)
     options = {id(e): {"zipmap": False} for e in _classifiers_in(model)}
     try:
         with warnings.catch_warnings():
@@ -204,6 +205,49 @@ def _convert(model: Any, schema: InputSchema, precision: str, opset: int, per_co
             )
     except Exception as exc:
         raise _translate(exc, model) from exc
+
+
+def _imputers_onnxruntime_runs(model: Any, precision: str) -> Any:
+    """``model`` as it can be converted where onnxruntime cannot run skl2onnx's ``Imputer`` node: a
+    SimpleImputer of text (the commonest DataFrame pipeline: imputer, then one-hot encoder), which
+    skl2onnx converts only when its missing value is a string (a fitted one's is NaN or None, which a
+    string tensor cannot hold), and a numeric one in a double graph (onnxruntime's Imputer takes
+    float only). The graph is converted from a copy in which each is a ``FilledImputer``: where the
+    input is "" (how modelpack feeds a missing text value to a graph: the runtime's ``_cast_column``)
+    or NaN, the value the imputer learned. The model itself is not changed; the check compares the
+    two on the data."""
+    import copy
+
+    from .._object import _estimators_below
+
+    def replaceable(e: Any) -> bool:
+        statistics = getattr(e, "statistics_", None)
+        if type(e).__name__ != "SimpleImputer" or e.add_indicator or not isinstance(statistics, np.ndarray):
+            return False
+        if statistics.dtype.kind == "O":  # text: every learned value a string
+            return not isinstance(e.missing_values, str) and all(isinstance(v, str) for v in statistics.tolist())
+        return precision == "double" and statistics.dtype.kind == "f" and _is_nan(e.missing_values) \
+            and not np.isnan(statistics).any()  # (a column it could not fill is dropped: not this graph)
+
+    if not any(replaceable(e) for e in _estimators_below(model)):
+        return model
+    from ._imputer import FilledImputer, register
+
+    register()
+    converted = copy.deepcopy(model)
+    for parent in _estimators_below(converted):
+        state = vars(parent)
+        for key in ("steps", "transformers", "transformers_"):
+            items = state.get(key)
+            if isinstance(items, list):
+                state[key] = [tuple(FilledImputer(v.statistics_) if i == 1 and replaceable(v) else v
+                                    for i, v in enumerate(item)) if isinstance(item, tuple) else item
+                              for item in items]
+    return converted
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
 
 
 def _classifiers_in(model: Any) -> list[Any]:
