@@ -191,9 +191,9 @@ def _fitted_parts(model: Any) -> list[Any]:
     try:
         params = get_params(deep=True) if callable(get_params) else {}
     except Exception:  # noqa: BLE001 - whatever an old object's missing attribute raises
-        from .formats._object import _estimators_below
+        from .formats._sklearn_versions import estimators_below
 
-        return _estimators_below(model)
+        return estimators_below(model)
     return [model, *(v for v in params.values() if hasattr(v, "fit"))]
 
 

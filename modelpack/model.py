@@ -243,9 +243,9 @@ class SklearnModel(Model):
         and encoders learned it from a DataFrame; None where the model learned None: an encoder with
         None among its categories, or an imputer of missing_values=None. (None, where the model
         learned NaN, passes an imputer unseen and is an unknown category to the encoder after it.)"""
-        from .formats._object import _estimators_below
+        from .formats._sklearn_versions import estimators_below
 
-        for part in _estimators_below(self._estimator):
+        for part in estimators_below(self._estimator):
             if type(part).__name__ == "SimpleImputer" and vars(part).get("missing_values", np.nan) is None:
                 return None
             learned = getattr(part, "categories_", None)

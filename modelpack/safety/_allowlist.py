@@ -123,7 +123,8 @@ for _module, _cls in (("sklearn.neighbors._kd_tree", "KDTree"), ("sklearn.neighb
     HAND_WRITTEN[(_module, _cls)] = Entry(value=True, new=True, build=lambda vm, i, s: g.build_binary_tree(i, s, vm.budget.charge))
     HAND_WRITTEN[(_module, "newObj")] = Entry(call=lambda vm, f, a: vm.policy_new(a[0] if len(a) == 1 else None, (), {},
                                                                                  direct=True))
-for _metric in g.SAFE_METRICS:
+# Before 1.3 the float64 metrics had no "64" in their names (EuclideanDistance): the same classes.
+for _metric in (*g.SAFE_METRICS, *(m[:-2] for m in g.SAFE_METRICS if m.endswith("64"))):
     HAND_WRITTEN[("sklearn.metrics._dist_metrics", _metric)] = Entry(
         value=True, new=True, build=lambda vm, i, s: g.build_distance_metric(i, s))
 HAND_WRITTEN[("sklearn.metrics._dist_metrics", "newObj")] = Entry(
@@ -188,6 +189,8 @@ def _resolve(module: str, qualname: str) -> Any:
         return g.rebuild_cython_object
     if (module, qualname) == ("sklearn.compose._column_transformer", "_RemainderColsList") and not hasattr(obj, qualname):
         return g.RemainderColumns
+    if module == "sklearn.metrics._dist_metrics" and not hasattr(obj, qualname) and hasattr(obj, qualname + "64"):
+        return getattr(obj, qualname + "64")  # a metric pickled before 1.3, under its name then
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj

@@ -50,6 +50,15 @@ def models():
             X[::10]
     if _version() < (1, 8):
         yield "logreg-ovr-iris", LR(multi_class="ovr", max_iter=500).fit(X, names), X[::10]
+    from sklearn.decomposition import KernelPCA
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import MaxAbsScaler
+
+    yield "knn-iris", KNeighborsClassifier(algorithm="kd_tree").fit(X, y), X[::10]
+    yield "ridge-iris", RidgeClassifier().fit(X, names), X[::10]
+    yield "kernel-pca-iris", make_pipeline(MaxAbsScaler(), KernelPCA(3, kernel="rbf"), LR(max_iter=500)).fit(X, y), \
+        X[::10]
     try:
         frame, target = _mixed_frame()
     except ImportError:  # pandas: not needed for the others

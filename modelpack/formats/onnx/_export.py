@@ -218,7 +218,7 @@ def _imputers_onnxruntime_runs(model: Any, precision: str) -> Any:
     two on the data."""
     import copy
 
-    from .._object import _estimators_below
+    from .._sklearn_versions import estimators_below
 
     def replaceable(e: Any) -> bool:
         statistics = getattr(e, "statistics_", None)
@@ -229,13 +229,13 @@ def _imputers_onnxruntime_runs(model: Any, precision: str) -> Any:
         return precision == "double" and statistics.dtype.kind == "f" and _is_nan(e.missing_values) \
             and not np.isnan(statistics).any()  # (a column it could not fill is dropped: not this graph)
 
-    if not any(replaceable(e) for e in _estimators_below(model)):
+    if not any(replaceable(e) for e in estimators_below(model)):
         return model
     from ._imputer import FilledImputer, register
 
     register()
     converted = copy.deepcopy(model)
-    for parent in _estimators_below(converted):
+    for parent in estimators_below(converted):
         state = vars(parent)
         for key in ("steps", "transformers", "transformers_"):
             items = state.get(key)

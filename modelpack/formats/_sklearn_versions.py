@@ -1,0 +1,284 @@
+"""What older scikit-learn versions stored, read by this one: layouts upgraded where their meaning is
+the same, and methods withheld or models refused where this version would answer otherwise. Every
+rule was found by pickling every estimator of ``sklearn.utils.all_estimators()`` with scikit-learn
+1.1.3 to 1.7.2 and scoring the pickles here (docs/foreign-files.md); each applies where its layout is
+found, whichever version the file names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UnsupportedModelError
+
+
+def upgrade(estimator: Any, pickled_with: str) -> None:
+    """Move what an older scikit-learn stored in another layout, with the same meaning, to this
+    version's: tree values as fractions, renamed parameters, attributes added since whose value is
+    known. (Tree nodes before 1.3, a few Cython and list classes, are upgraded while loading, by the
+    pickle machine.) Each rule applies where the layout is found, whichever version it names."""
+    parts = estimators_below(estimator)
+    if before(pickled_with, (1, 4)):
+        _tree_values_as_fractions(parts)
+    _renamed_parameters(parts)
+    _hist_gradient_boosting_without_categories(parts)
+    _simple_imputers(parts)
+    _encoders_without_infrequent_categories(parts)
+    _column_transformers_passthrough(parts)
+    _attributes_added_since(parts)
+
+
+def _attributes_added_since(parts: list[Any]) -> None:
+    """Attributes a later scikit-learn reads, which an older fit did not store, where their value is
+    what the older code computed: RidgeClassifier(CV)'s classes_ (a property of its label binarizer
+    until 1.8), KernelPCA's gamma_ (1 / n_features when gamma is None, computed at each transform),
+    and parameters added since whose default is the old behaviour (MaxAbsScaler's clip, no clipping;
+    SplineTransformer's handle_missing, an error; KNNImputer's keep_empty_features, dropped)."""
+    for est in parts:
+        state, name = vars(est), type(est).__name__
+        if name in ("RidgeClassifier", "RidgeClassifierCV") and "classes_" not in state and "_label_binarizer" in state:
+            state["classes_"] = state["_label_binarizer"].classes_
+        elif name == "KernelPCA" and "gamma_" not in state and "n_features_in_" in state:
+            gamma = state.get("gamma")
+            state["gamma_"] = 1 / state["n_features_in_"] if gamma is None else gamma
+        elif name == "MaxAbsScaler":
+            state.setdefault("clip", False)
+        elif name == "SplineTransformer":
+            state.setdefault("handle_missing", "error")
+        elif name == "KNNImputer":
+            state.setdefault("keep_empty_features", False)
+
+
+def _encoders_without_infrequent_categories(parts: list[Any]) -> None:
+    """OrdinalEncoder gained infrequent categories in 1.3 (``_infrequent_enabled``), OneHotEncoder
+    ``_drop_idx_after_grouping`` in 1.2. An encoder fitted before has no infrequent categories
+    (``_infrequent_enabled`` False), and then drops after grouping what it drops (``drop_idx_``), as
+    1.2's fit sets it. (One whose infrequent categories are enabled is not upgraded.)"""
+    for est in parts:
+        state, name = vars(est), type(est).__name__
+        if name == "OrdinalEncoder" and "_infrequent_enabled" not in state:
+            state["_infrequent_enabled"] = False
+        if name == "OneHotEncoder" and "_drop_idx_after_grouping" not in state and "drop_idx_" in state \
+                and state.get("_infrequent_enabled") is False:
+            state["_drop_idx_after_grouping"] = state["drop_idx_"]
+
+
+def _column_transformers_passthrough(parts: list[Any]) -> None:
+    """Before 1.4, a fitted ColumnTransformer kept ``"passthrough"`` in ``transformers_`` and replaced it
+    with this FunctionTransformer each time it transformed (1.2-1.3; 1.1 without the output settings);
+    from 1.4 fit stores it, and transform takes whatever is stored as fitted."""
+    for est in parts:
+        fitted = vars(est).get("transformers_")
+        if type(est).__name__ != "ColumnTransformer" or not isinstance(fitted, list) or \
+                not any(isinstance(t, tuple) and len(t) == 3 and _is_string(t[1], "passthrough") for t in fitted):
+            continue
+        try:
+            from sklearn.utils._set_output import _get_output_config
+
+            dense = _get_output_config("transform", est)["dense"]
+        except (ImportError, KeyError, TypeError):
+            dense = "default"
+        est.transformers_ = [
+            (name, _identity_fitted_on(est, columns, dense), columns) if _is_string(trans, "passthrough")
+            else (name, trans, columns)
+            for name, trans, columns in fitted
+        ]
+
+
+def _identity_fitted_on(transformer: Any, columns: Any, dense: str) -> Any:
+    """The FunctionTransformer 1.4's fit stores for "passthrough", as fitted on ``columns`` of the
+    ColumnTransformer's input: it records their number and, for a DataFrame, their names."""
+    import numpy as np
+    from sklearn.preprocessing import FunctionTransformer
+
+    identity = FunctionTransformer(accept_sparse=True, check_inverse=False, feature_names_out="one-to-one")
+    identity.set_output(transform=dense)
+    names = getattr(transformer, "feature_names_in_", None)
+    picked = np.asarray(columns)
+    if names is not None and picked.dtype.kind not in "iub":  # columns by name
+        selected = picked.astype(object).reshape(-1)
+    elif names is not None:
+        selected = np.asarray(names, dtype=object)[picked].reshape(-1)
+    else:
+        selected = None
+    if selected is not None:
+        identity.feature_names_in_ = selected
+    identity.n_features_in_ = int(len(selected)) if selected is not None else \
+        int(np.count_nonzero(picked) if picked.dtype.kind == "b" else picked.size)
+    return identity
+
+
+def _is_string(value: Any, text: str) -> bool:
+    return isinstance(value, str) and value == text
+
+
+def _simple_imputers(parts: list[Any]) -> None:
+    """SimpleImputer gained keep_empty_features in 1.2 (before, empty features were always dropped:
+    False) and _fill_dtype in 1.8, which its transform casts the statistics to and checks the input
+    against; before, it checked against the statistics' own dtype and did not cast them, which is
+    what _fill_dtype = statistics_.dtype does."""
+    for est in parts:
+        state = vars(est)
+        if type(est).__name__ != "SimpleImputer":
+            continue
+        state.setdefault("keep_empty_features", False)
+        statistics = state.get("statistics_")
+        if "_fill_dtype" not in state and hasattr(statistics, "dtype"):
+            state["_fill_dtype"] = statistics.dtype
+
+
+# Parameters scikit-learn renamed, keeping their meaning, and later stopped reading by their old name,
+# with the classes that had them: the ensembles' and CalibratedClassifierCV's base_estimator (estimator
+# from 1.2; the old name read until 1.4), OneHotEncoder's sparse (sparse_output from 1.2, until 1.4).
+# A model pickled before 1.2 has only the old attribute, and this scikit-learn fails on it
+# ("'RandomForestRegressor' object has no attribute 'estimator'").
+_RENAMED = (
+    (("sklearn.ensemble._base.BaseEnsemble", "sklearn.calibration.CalibratedClassifierCV",
+      "sklearn.calibration._CalibratedClassifier"),
+     (("base_estimator", "estimator"), ("base_estimator_", "estimator_"))),
+    (("sklearn.preprocessing._encoders.OneHotEncoder",), (("sparse", "sparse_output"),)),
+)
+
+
+def _renamed_parameters(parts: list[Any]) -> None:
+    for est in parts:
+        classes = {f"{c.__module__}.{c.__qualname__}" for c in type(est).__mro__}
+        state = vars(est)
+        for owners, names in _RENAMED:
+            if classes.isdisjoint(owners):
+                continue
+            for old, new in names:
+                if old not in state:
+                    continue
+                value = state[old]
+                if isinstance(value, str) and value == "deprecated":  # 1.2-1.3: the new name holds it
+                    continue
+                if new not in state or (state[new] is None and value is not None):
+                    state[new] = value  # None too: "the default estimator", under either name
+
+
+def _hist_gradient_boosting_without_categories(parts: list[Any]) -> None:
+    """HistGradientBoosting from 1.4 keeps a ``_preprocessor`` for categorical features, None when it has
+    none, and predict reads it. A model fitted before, without categorical features, is the same model
+    with it None, as 1.4's fit sets it. (With categorical features its categories were encoded otherwise:
+    not upgraded, and refused in one line at predict.)"""
+    for est in parts:
+        state = vars(est)
+        if type(est).__name__.startswith("HistGradientBoosting") and "_preprocessor" not in state \
+                and "is_categorical_" in state and state["is_categorical_"] is None:
+            state["_preprocessor"] = None
+            state["_is_categorical_remapped"] = None
+
+
+def changed_meaning(estimator: Any, pickled_with: str, name: str) -> dict[str, str]:
+    """Methods of a model pickled with scikit-learn ``pickled_with`` that this scikit-learn would compute
+    differently from it, with why (found by scoring pickles of every estimator from 1.1 to 1.7 in this
+    one, tests/test_old_pickles.py). A model whose predict would change is refused here; one whose
+    predict_proba alone would change keeps predict, and its predict_proba is withheld, saying why."""
+    import sklearn
+
+    current = sklearn.__version__
+    way_out = (f"load it where scikit-learn {pickled_with} is installed (pip install scikit-learn=={pickled_with}) "
+               f"and convert it there (modelpack convert {name} -o model.onnx)")
+    last = _final_step(estimator)
+    withheld: dict[str, str] = {}
+    for part in estimators_below(estimator):
+        cls = type(part).__name__
+        if cls == "AdaBoostClassifier" and vars(part).get("algorithm") == "SAMME.R" and not before(current, (1, 6)):
+            raise UnsupportedModelError(
+                f"{name} holds an AdaBoostClassifier fitted with algorithm='SAMME.R' (the default before scikit-learn "
+                f"1.6) in scikit-learn {pickled_with}; scikit-learn {current} no longer implements SAMME.R and would "
+                f"score it as SAMME, with other labels and probabilities; {way_out}")
+        if cls == "AdaBoostClassifier" and before(pickled_with, (1, 3)) and not before(current, (1, 3)):
+            why = ("an AdaBoostClassifier, whose probabilities scikit-learn 1.3 computes from its weighted votes "
+                   "instead of its estimators' probabilities")
+        elif _logistic_one_vs_rest(part, pickled_with):
+            why = (f"a {cls} fitted one-vs-rest (multi_class='ovr', or liblinear's default), whose probabilities "
+                   "scikit-learn 1.8 computes with a softmax instead")
+        else:
+            continue
+        if part is not last:  # inside an ensemble, a changed predict_proba can change predict
+            raise UnsupportedModelError(f"{name} holds {why}, so scikit-learn {current} would not score it as "
+                                        f"scikit-learn {pickled_with} did; {way_out}")
+        withheld["predict_proba"] = (
+            f"{name} holds {why}: scikit-learn {current} would not give the probabilities scikit-learn "
+            f"{pickled_with} gave (predict is unaffected); for them, {way_out}")
+    return withheld
+
+
+def _final_step(estimator: Any) -> Any:
+    """What answers predict_proba for ``estimator``: itself, or the last step of its (nested) pipelines."""
+    while type(estimator).__name__ == "Pipeline" and getattr(estimator, "steps", None):
+        estimator = estimator.steps[-1][1]
+    return estimator
+
+
+def _logistic_one_vs_rest(part: Any, pickled_with: str) -> bool:
+    """A multiclass LogisticRegression(CV) that the version that pickled it scored one-vs-rest, where this
+    scikit-learn has no multi_class any more and scores every multiclass one with a softmax."""
+    from sklearn.linear_model import LogisticRegression
+
+    if not isinstance(part, LogisticRegression) or len(getattr(part, "classes_", ())) <= 2:
+        return False
+    import inspect
+
+    if "multi_class" in inspect.signature(type(part)).parameters:
+        return False  # this scikit-learn still honours it
+    state = vars(part)
+    multi_class, solver = state.get("multi_class", "auto"), state.get("solver")
+    if multi_class == "ovr":
+        return True
+    if multi_class == "multinomial":
+        return False
+    # "auto" (or 1.5-1.7's "deprecated"): one-vs-rest for liblinear, and for newton-cholesky before 1.6
+    return solver == "liblinear" or (solver == "newton-cholesky" and before(pickled_with, (1, 6)))
+
+
+def _tree_values_as_fractions(parts: list[Any]) -> None:
+    """Classifier trees pickled before scikit-learn 1.4 store class counts in ``tree_.value``;
+    1.4 and later store fractions and no longer divide (scikit-learn's __setstate__ drops the
+    recorded version, so the caller passes it through its version warning). Loaded as they are, their
+    predict_proba (and a forest's) would return counts: 50.0 for a probability of 1. Dividing
+    each node's counts by their sum gives exactly what the version that wrote them computed."""
+    import numpy as np
+
+    for est in parts:
+        tree = getattr(est, "tree_", None)
+        if tree is None or not hasattr(est, "n_classes_"):
+            continue
+        value = tree.value
+        totals = value.sum(axis=2, keepdims=True)
+        if value.flags.writeable and np.any(totals > 1 + 1e-9):
+            np.divide(value, totals, out=value, where=totals > 0)
+
+
+def before(version: Any, release: tuple[int, int]) -> bool:
+    try:
+        return tuple(int(p) for p in str(version).split(".")[:2]) < release
+    except ValueError:
+        return False
+
+
+def estimators_below(root: Any, limit: int = 100_000) -> list[Any]:
+    """Every estimator reachable from ``root`` through attributes, lists, tuples and dicts."""
+    import numpy as np
+
+    found: list[Any] = []
+    seen: set[int] = set()
+    stack: list[Any] = [root]
+    while stack and len(seen) < limit:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend(obj.ravel().tolist())
+        elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in ("sklearn", "imblearn"):
+            found.append(obj)
+            stack.extend(vars(obj).values())
+    return found
