@@ -61,22 +61,15 @@ def _estimators():
 
 
 def _pipelines():
-    import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
+    from write_old_pickles import mixed_frame  # beside this script: the corpus's DataFrame
 
-    rng = np.random.default_rng(0)
-    n = 300
-    frame = pd.DataFrame({"age": rng.normal(40, 10, n), "income": rng.lognormal(10, 1, n),
-                          "city": rng.choice(["a", "b", "c", "d"], n), "plan": rng.choice(["x", "y"], n),
-                          "score": rng.integers(0, 10, n).astype(float)})
-    frame.loc[::11, "age"] = np.nan
-    frame.loc[::13, "city"] = np.nan
-    target = ((frame["income"] > 20000) ^ (frame["plan"] == "x")).astype(int)
+    frame, target = mixed_frame()
 
     def columns(remainder="passthrough", encoder=None):
         return ColumnTransformer([

@@ -60,7 +60,7 @@ def models():
     yield "kernel-pca-iris", make_pipeline(MaxAbsScaler(), KernelPCA(3, kernel="rbf"), LR(max_iter=500)).fit(X, y), \
         X[::10]
     try:
-        frame, target = _mixed_frame()
+        frame, target = mixed_frame()
     except ImportError:  # pandas: not needed for the others
         return
     from sklearn.impute import SimpleImputer
@@ -73,7 +73,7 @@ def models():
     yield "mixed-frame", make_pipeline(columns, LR(max_iter=1000)).fit(frame, target), frame.iloc[::15]
 
 
-def _mixed_frame():
+def mixed_frame():
     """What a pipeline meets in practice: a DataFrame of numbers and text, missing values in both."""
     import pandas as pd
 
