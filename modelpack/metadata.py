@@ -190,7 +190,7 @@ def _fitted_parts(model: Any) -> list[Any]:
     get_params = getattr(model, "get_params", None)
     try:
         params = get_params(deep=True) if callable(get_params) else {}
-    except Exception:  # noqa: BLE001 - whatever an old object's missing attribute raises
+    except Exception:  # whatever an old object's missing attribute raises
         from .formats._sklearn_versions import estimators_below
 
         return estimators_below(model)

@@ -225,8 +225,9 @@ class SklearnModel(Model):
         try:
             return super().run(implementation, X)
         except InvalidInputError as exc:
-            pickled_with = self.metadata.versions.get("sklearn")
-            current = _installed_sklearn()
+            from .formats._object import installed_version
+
+            pickled_with, current = self.metadata.versions.get("sklearn"), installed_version("sklearn")
             if not (isinstance(exc.__cause__, AttributeError) and pickled_with and current and pickled_with != current):
                 raise
             # Not the input: an attribute this scikit-learn reads, which the one that pickled the model had not
@@ -282,10 +283,3 @@ def _has_method(estimator: Any, name: str) -> bool:
         return callable(getattr(estimator, name))
     except AttributeError:  # available_if hides what a pipeline's final step cannot do
         return False
-
-
-def _installed_sklearn() -> str | None:
-    import sys
-
-    module = sys.modules.get("sklearn")
-    return str(getattr(module, "__version__", "")) or None if module is not None else None
