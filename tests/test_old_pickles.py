@@ -172,3 +172,19 @@ def test_a_withheld_method_is_neither_recorded_nor_laundered_by_a_conversion(tmp
     decision = model.decision_function(X)
     ovr = 1 / (1 + np.exp(-decision))
     np.testing.assert_allclose(exported.predict_proba(X), ovr / ovr.sum(axis=1, keepdims=True), atol=1e-5)
+
+
+@pytest.mark.parametrize("stream, said", [
+    # 1.5-1.7's loss module name, admitted for scikit-learn's loss classes: built from numbers only
+    (b"\x80\x02c_loss\nCyPinballLoss\nX\x04\x00\x00\x00halfq\x00\x85q\x01Rq\x02.",
+     "CyPinballLoss may be created only from numbers"),
+    # 1.5-1.6's remainder columns: names, indices or a mask, nothing else
+    (b"\x80\x02csklearn.compose._column_transformer\n_RemainderColsList\n)\x81}X\x04\x00\x00\x00data]]asb.",
+     "remainder columns are not column names"),
+])
+def test_what_older_layouts_admit_is_checked_as_strictly(tmp_path, stream, said):
+    path = tmp_path / "old.pkl"
+    path.write_bytes(stream)
+    with pytest.raises(modelpack.UntrustedContentError, match=said) as err:
+        modelpack.load(path)
+    assert "\n" not in str(err.value)
