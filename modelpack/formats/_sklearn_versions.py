@@ -33,7 +33,10 @@ def _attributes_added_since(parts: list[Any]) -> None:
     what the older code computed: RidgeClassifier(CV)'s classes_ (a property of its label binarizer
     until 1.8), KernelPCA's gamma_ (1 / n_features when gamma is None, computed at each transform),
     and parameters added since whose default is the old behaviour (MaxAbsScaler's clip, no clipping;
-    SplineTransformer's handle_missing, an error; KNNImputer's keep_empty_features, dropped)."""
+    SplineTransformer's handle_missing, an error; KNNImputer's keep_empty_features, dropped; and
+    NearestCentroid's uniform class_prior_, with which its predict is the nearest centroid)."""
+    import numpy as np
+
     for est in parts:
         state, name = vars(est), type(est).__name__
         if name in ("RidgeClassifier", "RidgeClassifierCV") and "classes_" not in state and "_label_binarizer" in state:
@@ -47,6 +50,10 @@ def _attributes_added_since(parts: list[Any]) -> None:
             state.setdefault("handle_missing", "error")
         elif name == "KNNImputer":
             state.setdefault("keep_empty_features", False)
+        elif name == "NearestCentroid" and "class_prior_" not in state and "classes_" in state:
+            # priors came in 1.5; with uniform ones predict is the nearest centroid, as it always was
+            state["class_prior_"] = np.full(len(state["classes_"]), 1 / len(state["classes_"]))
+            state.setdefault("priors", "uniform")
 
 
 def _encoders_without_infrequent_categories(parts: list[Any]) -> None:

@@ -56,6 +56,10 @@ def models():
     from sklearn.preprocessing import MaxAbsScaler
 
     yield "knn-iris", KNeighborsClassifier(algorithm="kd_tree").fit(X, y), X[::10]
+    if _version() < (1, 5):  # before class priors
+        from sklearn.neighbors import NearestCentroid
+
+        yield "nearest-centroid-iris", NearestCentroid().fit(X, names), X[::10]
     yield "ridge-iris", RidgeClassifier().fit(X, names), X[::10]
     yield "kernel-pca-iris", make_pipeline(MaxAbsScaler(), KernelPCA(3, kernel="rbf"), LR(max_iter=500)).fit(X, y), \
         X[::10]
