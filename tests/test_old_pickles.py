@@ -188,3 +188,21 @@ def test_what_older_layouts_admit_is_checked_as_strictly(tmp_path, stream, said)
     with pytest.raises(modelpack.UntrustedContentError, match=said) as err:
         modelpack.load(path)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("columns", [[2, 3], ["c", "d"], slice(2, 4), slice("c", "d")], ids=repr)
+def test_a_passthrough_kept_by_an_older_column_transformer_transforms_as_it_did(tmp_path, columns):
+    """Before 1.4 a fitted ColumnTransformer kept the string "passthrough", which 1.9's transform calls
+    .transform on; it becomes the FunctionTransformer 1.4's fit stores, fitted on those columns."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import StandardScaler
+
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 4)), columns=list("abcd"))
+    transformer = ColumnTransformer([("scaled", StandardScaler(), ["a", "b"]), ("kept", "passthrough", columns)]).fit(X)
+    expected = transformer.transform(X)
+    transformer.transformers_ = [(n, "passthrough" if n == "kept" else t, c) for n, t, c in transformer.transformers_]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        loaded = modelpack.load(_as_if_pickled_with(transformer, "1.3.2", tmp_path))
+    np.testing.assert_array_equal(loaded.transform(X), expected)

@@ -101,6 +101,10 @@ def _identity_fitted_on(transformer: Any, columns: Any, dense: str) -> Any:
     identity = FunctionTransformer(accept_sparse=True, check_inverse=False, feature_names_out="one-to-one")
     identity.set_output(transform=dense)
     names = getattr(transformer, "feature_names_in_", None)
+    if isinstance(columns, slice):  # positions (or names, with a DataFrame) from..to
+        everything = np.asarray(names, dtype=object) if names is not None else np.arange(transformer.n_features_in_)
+        columns = list(everything[columns]) if isinstance(columns.start, (int, type(None))) else \
+            list(everything[list(everything).index(columns.start): list(everything).index(columns.stop) + 1])
     picked = np.asarray(columns)
     if names is not None and picked.dtype.kind not in "iub":  # columns by name
         selected = picked.astype(object).reshape(-1)
