@@ -101,10 +101,8 @@ def _identity_fitted_on(transformer: Any, columns: Any, dense: str) -> Any:
     identity = FunctionTransformer(accept_sparse=True, check_inverse=False, feature_names_out="one-to-one")
     identity.set_output(transform=dense)
     names = getattr(transformer, "feature_names_in_", None)
-    if isinstance(columns, slice):  # positions (or names, with a DataFrame) from..to
-        everything = np.asarray(names, dtype=object) if names is not None else np.arange(transformer.n_features_in_)
-        columns = list(everything[columns]) if isinstance(columns.start, (int, type(None))) else \
-            list(everything[list(everything).index(columns.start): list(everything).index(columns.stop) + 1])
+    if isinstance(columns, slice):
+        columns = _sliced(columns, names, transformer.n_features_in_)
     picked = np.asarray(columns)
     if names is not None and picked.dtype.kind not in "iub":  # columns by name
         selected = picked.astype(object).reshape(-1)
@@ -117,6 +115,19 @@ def _identity_fitted_on(transformer: Any, columns: Any, dense: str) -> Any:
     identity.n_features_in_ = int(len(selected)) if selected is not None else \
         int(np.count_nonzero(picked) if picked.dtype.kind == "b" else picked.size)
     return identity
+
+
+def _sliced(columns: slice, names: Any, n_features: int) -> list[Any]:
+    """The columns a slice selects, as a ColumnTransformer reads it: positions, or names from one to
+    another, both included (as pandas' .loc)."""
+    import numpy as np
+
+    everything = list(names) if names is not None else list(range(n_features))
+    if all(isinstance(b, (int, np.integer, type(None))) for b in (columns.start, columns.stop)):
+        return everything[columns]
+    start = everything.index(columns.start) if columns.start is not None else 0
+    stop = everything.index(columns.stop) + 1 if columns.stop is not None else len(everything)
+    return everything[start:stop:columns.step]
 
 
 def _is_string(value: Any, text: str) -> bool:
