@@ -33,8 +33,10 @@ def _attributes_added_since(parts: list[Any]) -> None:
     what the older code computed: RidgeClassifier(CV)'s classes_ (a property of its label binarizer
     until 1.8), KernelPCA's gamma_ (1 / n_features when gamma is None, computed at each transform),
     and parameters added since whose default is the old behaviour (MaxAbsScaler's clip, no clipping;
-    SplineTransformer's handle_missing, an error; KNNImputer's keep_empty_features, dropped; and
-    NearestCentroid's uniform class_prior_, with which its predict is the nearest centroid)."""
+    SplineTransformer's handle_missing, an error; KNNImputer's keep_empty_features, dropped;
+    NearestCentroid's uniform class_prior_, with which its predict is the nearest centroid; and
+    IsolationForest's per-tree path lengths, which 1.3's fit computes from the trees; and NMF's
+    n_components="warn", which meant None)."""
     import numpy as np
 
     for est in parts:
@@ -50,6 +52,16 @@ def _attributes_added_since(parts: list[Any]) -> None:
             state.setdefault("handle_missing", "error")
         elif name == "KNNImputer":
             state.setdefault("keep_empty_features", False)
+        elif name in ("NMF", "MiniBatchNMF") and _is_string(state.get("n_components"), "warn"):
+            state["n_components"] = None  # 1.4-1.5's placeholder for a changing default: None, and a warning
+        elif name == "IsolationForest" and "_decision_path_lengths" not in state and "estimators_" in state:
+            # before 1.3 each score walked the trees' decision paths; 1.3's fit keeps, per tree, what
+            # those walks added up (node depths, average path lengths), computed here as it computes them
+            from sklearn.ensemble._iforest import _average_path_length
+
+            state["_average_path_length_per_tree"], state["_decision_path_lengths"] = zip(
+                *[(_average_path_length(tree.tree_.n_node_samples), tree.tree_.compute_node_depths())
+                  for tree in state["estimators_"]])
         elif name == "NearestCentroid" and "class_prior_" not in state and "classes_" in state:
             # priors came in 1.5; with uniform ones predict is the nearest centroid, as it always was
             state["class_prior_"] = np.full(len(state["classes_"]), 1 / len(state["classes_"]))

@@ -56,6 +56,10 @@ def models():
     from sklearn.preprocessing import MaxAbsScaler
 
     yield "knn-iris", KNeighborsClassifier(algorithm="kd_tree").fit(X, y), X[::10]
+    if _version() < (1, 3):  # before the per-tree path lengths fit keeps
+        from sklearn.ensemble import IsolationForest
+
+        yield "isolation-forest-iris", IsolationForest(n_estimators=20, random_state=0).fit(X), X[::10]
     if _version() < (1, 5):  # before class priors
         from sklearn.neighbors import NearestCentroid
 
