@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,8 +106,10 @@ class SkopsFormat(ObjectFormat):
                     f"modelpack applies to it (skops itself distrusts it); {TRUST_HINT}, or pass trust=[...] naming "
                     "those types, or save the model as .joblib, whose loading checks it"
                 )
+        upgraded = _with_current_tree_nodes(path)
         try:
-            loaded = self.unpickle(path, lambda: sio.load(path, trusted=untrusted))
+            loaded = self.unpickle(path, lambda: sio.load(path, trusted=untrusted) if upgraded is None
+                                   else sio.loads(upgraded, trusted=untrusted))
         except ModelpackError:
             raise
         except Exception as exc:  # skops or scikit-learn refusing what an older version stored
@@ -157,17 +160,7 @@ def _check_tree_arguments(path: Path) -> None:
 
     with zipfile.ZipFile(path) as zf:
         schema = json.loads(read_member(zf, "schema.json", path))
-        todo: list[Any] = [schema]
-        while todo:
-            node = todo.pop()
-            if isinstance(node, list):
-                todo.extend(node)
-                continue
-            if not isinstance(node, dict):
-                continue
-            todo.extend(node.values())
-            if (node.get("__module__"), node.get("__class__")) != ("sklearn.tree._tree", "Tree"):
-                continue
+        for node in _trees_in(schema):
             try:
                 parts = node["__reduce__"]["args"]["content"]
                 n_features, n_outputs = (int(json.loads(parts[i]["content"])) for i in (0, 2))
@@ -178,3 +171,53 @@ def _check_tree_arguments(path: Path) -> None:
                 raise UntrustedContentError(f"{path.name}: sklearn.tree._tree.Tree refused: {exc}") from None
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 raise UntrustedContentError(f"{path.name}: a decision tree's constructor arguments are malformed ({exc})") from None
+
+
+def _trees_in(schema: Any) -> Iterator[dict[str, Any]]:
+    """The schema entries of a skops file that skops builds a scikit-learn ``Tree`` from."""
+    todo: list[Any] = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        todo.extend(node.values())
+        if (node.get("__module__"), node.get("__class__")) == ("sklearn.tree._tree", "Tree"):
+            yield node
+
+
+def _with_current_tree_nodes(path: Path) -> bytes | None:
+    """The skops file's bytes with every tree's nodes in this scikit-learn's layout, where a tree was
+    saved before 1.3 (its nodes without ``missing_go_to_left``, which scikit-learn refuses: the pickle
+    machine upgrades the same arrays in pickles); None when no tree needs it. skops then builds the
+    trees from these bytes, and modelpack checks them after, as for any skops file."""
+    import io
+
+    import numpy as np
+
+    from ..safety._guards import upgraded_tree_nodes
+
+    replaced: dict[str, bytes] = {}
+    with zipfile.ZipFile(path) as zf:
+        schema = json.loads(read_member(zf, "schema.json", path))
+        for tree in _trees_in(schema):
+            try:
+                member = tree["content"]["content"]["nodes"]["file"]
+                with zf.open(member) as fh:
+                    nodes = np.load(io.BytesIO(fh.read()), allow_pickle=False)
+            except (KeyError, TypeError, ValueError, OSError):
+                continue  # not the layout this reads: skops and the checks after it decide
+            upgraded = upgraded_tree_nodes(nodes)
+            if upgraded is not None:
+                out = io.BytesIO()
+                np.save(out, upgraded, allow_pickle=False)
+                replaced[member] = out.getvalue()
+        if not replaced:
+            return None
+        rewritten = io.BytesIO()
+        with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as new:
+            for info in zf.infolist():
+                new.writestr(info.filename, replaced.get(info.filename) or zf.read(info))
+    return rewritten.getvalue()

@@ -480,6 +480,14 @@ def _current_nodes(nodes: Any, NODE_DTYPE: np.dtype) -> np.ndarray:
     return array(nodes, "Tree nodes", NODE_DTYPE, 1, copy=False)
 
 
+def upgraded_tree_nodes(nodes: Any) -> np.ndarray | None:
+    """``nodes`` in this scikit-learn's layout if they are in the layout before 1.3, else None."""
+    NODE_DTYPE = _dtype_of("sklearn.tree._tree", "NODE_DTYPE")
+    if type(nodes) is np.ndarray and nodes.dtype != NODE_DTYPE and nodes.dtype == _nodes_before_1_3(NODE_DTYPE):
+        return _current_nodes(nodes, NODE_DTYPE)
+    return None
+
+
 @functools.cache
 def _nodes_before_1_3(node_dtype: np.dtype) -> np.dtype:
     """scikit-learn's node layout before ``missing_go_to_left``, its last field, was added."""
