@@ -83,8 +83,9 @@ class SkopsFormat(ObjectFormat):
         metadata = metadata or self.read_metadata(path)
         _check_members(path)
         charge_members(path, max_memory, "skops file")
+        trees = _schema_trees(path)  # read once, for the two checks below
         if trust is not True:
-            _check_tree_arguments(path)
+            _check_tree_arguments(path, trees)
         try:
             untrusted = sio.get_untrusted_types(file=path)
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -106,7 +107,7 @@ class SkopsFormat(ObjectFormat):
                     f"modelpack applies to it (skops itself distrusts it); {TRUST_HINT}, or pass trust=[...] naming "
                     "those types, or save the model as .joblib, whose loading checks it"
                 )
-        upgraded = _with_current_tree_nodes(path)
+        upgraded = _with_current_tree_nodes(path, trees)
         try:
             loaded = self.unpickle(path, lambda: sio.load(path, trusted=untrusted) if upgraded is None
                                    else sio.loads(upgraded, trusted=untrusted))
@@ -149,18 +150,22 @@ def _check_members(path: Path) -> None:
         raise CorruptFileError(f"{path} is not a valid skops file: {exc}") from exc
 
 
-def _check_tree_arguments(path: Path) -> None:
+def _schema_trees(path: Path) -> list[dict[str, Any]]:
+    """The schema entries of the skops file at ``path`` that skops builds a scikit-learn ``Tree`` from."""
+    with zipfile.ZipFile(path) as zf:
+        return list(_trees_in(json.loads(read_member(zf, "schema.json", path))))
+
+
+def _check_tree_arguments(path: Path, trees: list[dict[str, Any]]) -> None:
     """skops calls Tree(n_features, n_classes, n_outputs) with values from the file: check them first."""
     import io
-    import json
 
     import numpy as np
 
     from ..safety._guards import Refused, check_tree_args
 
     with zipfile.ZipFile(path) as zf:
-        schema = json.loads(read_member(zf, "schema.json", path))
-        for node in _trees_in(schema):
+        for node in trees:
             try:
                 parts = node["__reduce__"]["args"]["content"]
                 n_features, n_outputs = (int(json.loads(parts[i]["content"])) for i in (0, 2))
@@ -188,7 +193,7 @@ def _trees_in(schema: Any) -> Iterator[dict[str, Any]]:
             yield node
 
 
-def _with_current_tree_nodes(path: Path) -> bytes | None:
+def _with_current_tree_nodes(path: Path, trees: list[dict[str, Any]]) -> bytes | None:
     """The skops file's bytes with every tree's nodes in this scikit-learn's layout, where a tree was
     saved before 1.3 (its nodes without ``missing_go_to_left``, which scikit-learn refuses: the pickle
     machine upgrades the same arrays in pickles); None when no tree needs it. skops then builds the
@@ -197,16 +202,25 @@ def _with_current_tree_nodes(path: Path) -> bytes | None:
 
     import numpy as np
 
-    from ..safety._guards import upgraded_tree_nodes
+    from ..safety._guards import nodes_before_1_3, upgraded_tree_nodes
 
+    before_1_3 = nodes_before_1_3()
     replaced: dict[str, bytes] = {}
+    if not trees:
+        return None
     with zipfile.ZipFile(path) as zf:
-        schema = json.loads(read_member(zf, "schema.json", path))
-        for tree in _trees_in(schema):
+        for tree in trees:
             try:
                 member = tree["content"]["content"]["nodes"]["file"]
-                with zf.open(member) as fh:
-                    nodes = np.load(io.BytesIO(fh.read()), allow_pickle=False)
+                with zf.open(member) as fh:  # the header first: a current tree's nodes are not read
+                    version = np.lib.format.read_magic(fh)
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    if read_header(fh)[2] != before_1_3:
+                        if not replaced:  # one scikit-learn wrote every tree of a file: none is old
+                            return None
+                        continue
+                    nodes = np.load(io.BytesIO(zf.read(member)), allow_pickle=False)
             except (KeyError, TypeError, ValueError, OSError):
                 continue  # not the layout this reads: skops and the checks after it decide
             upgraded = upgraded_tree_nodes(nodes)

@@ -480,6 +480,11 @@ def _current_nodes(nodes: Any, NODE_DTYPE: np.dtype) -> np.ndarray:
     return array(nodes, "Tree nodes", NODE_DTYPE, 1, copy=False)
 
 
+def nodes_before_1_3() -> np.dtype:
+    """scikit-learn's decision tree node layout before 1.3."""
+    return _nodes_before_1_3(_dtype_of("sklearn.tree._tree", "NODE_DTYPE"))
+
+
 def upgraded_tree_nodes(nodes: Any) -> np.ndarray | None:
     """``nodes`` in this scikit-learn's layout if they are in the layout before 1.3, else None."""
     NODE_DTYPE = _dtype_of("sklearn.tree._tree", "NODE_DTYPE")
