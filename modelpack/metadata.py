@@ -13,7 +13,7 @@ import functools
 import math
 import platform
 import sys
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,8 @@ class InputSchema:
         names = getattr(model, "feature_names_in_", None)
         if names is not None:
             parts = _fitted_parts(model)
-            learned, text = encoder_categories(model, parts), text_columns(model, parts)
+            learned = encoder_categories(model, parts)
+            text = set(learned) | _imputed_text(model, parts)
             return cls(
                 tuple(Feature(str(n), STRING, learned.get(str(n))) if str(n) in text else Feature(str(n), FLOAT)
                       for n in names),
@@ -146,41 +147,41 @@ def encoder_categories(model: Any, parts: list[Any] | None = None) -> dict[str, 
     """String categories the model's encoders learned, by input column name.
 
     Found in a ColumnTransformer's encoders, and in an encoder that takes the input itself (alone,
-    or first in a pipeline). Recorded in the schema so a form can offer them (``serve``'s page, the
-    browser example), so a model saved without a sample still knows which columns hold strings,
-    and so inputs are typed by what the model learned ("501" stays a string).
+    or first in a pipeline), behind the imputers that hand it the raw columns. Recorded in the schema
+    so a form can offer them (``serve``'s page, the browser example), so a model saved without a
+    sample still knows which columns hold strings, and so inputs are typed by what the model learned
+    ("501" stays a string).
     """
-    import numpy as np
-
     found: dict[str, tuple[Any, ...]] = {}
-    for part in _fitted_parts(model) if parts is None else parts:
-        for _, transformer, columns in getattr(part, "transformers_", []):
-            names = [str(c) for c in np.atleast_1d(columns)]
-            found.update(_learned_strings(_first_encoder(transformer), names))
+    for steps, names in _raw_columns(model, parts):
+        found.update(_learned_strings(_first_encoder(steps), names))
     learned = getattr(model, "input_categories", None)  # adapters that know their encoders (networks)
     if callable(learned):
         found.update(learned())
-    inputs = getattr(model, "feature_names_in_", None)
-    if inputs is not None and not hasattr(model, "transformers_"):
-        found.update(_learned_strings(_first_encoder(model), [str(n) for n in inputs]))
     return found
 
 
-def text_columns(model: Any, parts: list[Any] | None = None) -> set[str]:
-    """Input columns the model learned text for, with or without an encoder's categories: a
-    SimpleImputer fitted on them (its most frequent value, or its constant, is a string)."""
+def _imputed_text(model: Any, parts: list[Any]) -> set[str]:
+    """Input columns a SimpleImputer learned text for (its most frequent value, or its constant, is a
+    string), with or without an encoder behind it."""
+    found: set[str] = set()
+    for steps, names in _raw_columns(model, parts):
+        found |= _imputed_strings(steps, names)
+    return found
+
+
+def _raw_columns(model: Any, parts: list[Any] | None) -> Iterator[tuple[list[Any], list[str]]]:
+    """Each group of input columns with the steps that see them as they came: every ColumnTransformer
+    entry among ``parts`` (default: the model's), and the model itself where it takes its input as a
+    whole (a pipeline or an estimator fitted on named columns)."""
     import numpy as np
 
-    parts = _fitted_parts(model) if parts is None else parts
-    found = set(encoder_categories(model, parts))
-    for part in parts:
+    for part in _fitted_parts(model) if parts is None else parts:
         for _, transformer, columns in getattr(part, "transformers_", []):
-            names = [str(c) for c in np.atleast_1d(columns)]
-            found.update(_imputed_strings(_raw_steps(transformer), names))
+            yield _raw_steps(transformer), [str(c) for c in np.atleast_1d(columns)]
     inputs = getattr(model, "feature_names_in_", None)
     if inputs is not None and not hasattr(model, "transformers_"):
-        found.update(_imputed_strings(_raw_steps(model), [str(n) for n in inputs]))
-    return found
+        yield _raw_steps(model), [str(n) for n in inputs]
 
 
 def _fitted_parts(model: Any) -> list[Any]:
@@ -216,9 +217,9 @@ def _raw_steps(transformer: Any) -> list[Any]:
     return raw
 
 
-def _first_encoder(transformer: Any) -> Any:
-    """The categories learned by the first step that sees the raw columns and has them."""
-    for step in _raw_steps(transformer):
+def _first_encoder(steps: list[Any]) -> Any:
+    """The categories learned by the first of ``steps`` (those that see the raw columns) that has them."""
+    for step in steps:
         categories = getattr(step, "categories_", None)
         if categories is not None:
             return categories
