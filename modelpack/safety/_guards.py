@@ -468,16 +468,9 @@ def check_tree_states(trees: list[tuple[Any, Any]], charge: Any) -> list[dict[st
 
 
 def _current_nodes(nodes: Any, NODE_DTYPE: np.dtype) -> np.ndarray:
-    """A tree's node array in this scikit-learn's layout. Before 1.3 a node had no ``missing_go_to_left``
-    (those trees never saw a missing value) and scikit-learn refuses their nodes since; the node is the
-    same with the field added as 0, which sends a missing value right, as ``nan <= threshold`` did. So
-    such a tree predicts what it predicted in the scikit-learn that pickled it."""
-    if type(nodes) is np.ndarray and nodes.dtype != NODE_DTYPE and nodes.dtype == _nodes_before_1_3(NODE_DTYPE):
-        upgraded = np.zeros(array(nodes, "Tree nodes", ndim=1, copy=False).shape, dtype=NODE_DTYPE)
-        for name in _nodes_before_1_3(NODE_DTYPE).names or ():
-            upgraded[name] = nodes[name]
-        return upgraded
-    return array(nodes, "Tree nodes", NODE_DTYPE, 1, copy=False)
+    """A tree's node array in this scikit-learn's layout, checked (see :func:`upgraded_tree_nodes`)."""
+    upgraded = upgraded_tree_nodes(nodes, NODE_DTYPE)
+    return upgraded if upgraded is not None else array(nodes, "Tree nodes", NODE_DTYPE, 1, copy=False)
 
 
 def nodes_before_1_3() -> np.dtype:
@@ -485,12 +478,21 @@ def nodes_before_1_3() -> np.dtype:
     return _nodes_before_1_3(_dtype_of("sklearn.tree._tree", "NODE_DTYPE"))
 
 
-def upgraded_tree_nodes(nodes: Any) -> np.ndarray | None:
-    """``nodes`` in this scikit-learn's layout if they are in the layout before 1.3, else None."""
-    NODE_DTYPE = _dtype_of("sklearn.tree._tree", "NODE_DTYPE")
-    if type(nodes) is np.ndarray and nodes.dtype != NODE_DTYPE and nodes.dtype == _nodes_before_1_3(NODE_DTYPE):
-        return _current_nodes(nodes, NODE_DTYPE)
-    return None
+def upgraded_tree_nodes(nodes: Any, node_dtype: np.dtype | None = None) -> np.ndarray | None:
+    """``nodes`` in this scikit-learn's layout if they are in the layout before 1.3, else None. Before
+    1.3 a node had no ``missing_go_to_left`` (those trees never saw a missing value) and scikit-learn
+    refuses their nodes since; the node is the same with the field added as 0, which sends a missing
+    value right, as ``nan <= threshold`` did. So such a tree predicts what it predicted in the
+    scikit-learn that pickled it."""
+    if node_dtype is None:
+        node_dtype = _dtype_of("sklearn.tree._tree", "NODE_DTYPE")
+    old = _nodes_before_1_3(node_dtype)
+    if type(nodes) is not np.ndarray or nodes.dtype != old:
+        return None
+    upgraded = np.zeros(array(nodes, "Tree nodes", ndim=1, copy=False).shape, dtype=node_dtype)
+    for name in old.names or ():
+        upgraded[name] = nodes[name]
+    return upgraded
 
 
 @functools.cache
