@@ -226,6 +226,7 @@ class SklearnModel(Model):
             return super().run(implementation, X)
         except InvalidInputError as exc:
             from .formats._object import installed_version
+            from .formats._sklearn_versions import cannot_use
 
             pickled_with, current = self.metadata.versions.get("sklearn"), installed_version("sklearn")
             if not (isinstance(exc.__cause__, AttributeError) and pickled_with and current and pickled_with != current):
@@ -233,10 +234,7 @@ class SklearnModel(Model):
             # Not the input: an attribute this scikit-learn reads, which the one that pickled the model had not
             name = self.path.name if self.path is not None else "the model"
             raise UnsupportedModelError(
-                f"{name} was pickled with scikit-learn {pickled_with}, and scikit-learn {current} cannot use what "
-                f"it stored ({first_line(exc.__cause__, 160)}); load it where scikit-learn {pickled_with} is "
-                f"installed (pip install scikit-learn=={pickled_with}) and convert it there (modelpack convert "
-                f"{name} -o model.onnx)") from exc.__cause__
+                cannot_use(name, pickled_with, current, first_line(exc.__cause__, 160))) from exc.__cause__
 
     @functools.cached_property
     def text_missing(self) -> Any:  # type: ignore[override]

@@ -17,7 +17,7 @@ from ..errors import (
 )
 from ..metadata import InputSchema, Metadata, classes_of, model_type_of, task_of
 from ..registry import Format
-from ._sklearn_versions import changed_meaning, upgrade
+from ._sklearn_versions import cannot_use, changed_meaning, upgrade
 
 if TYPE_CHECKING:  # the model classes import numpy: only a load needs them, not info's listing
     from ..model import SklearnModel
@@ -108,11 +108,7 @@ class ObjectFormat(Format):
             upgraded = "; or load it without trust=True, which reads older layouts" if \
                 trusted and audit is not None and not audit.refused else ""
             return (type(exc) if isinstance(exc, ModelpackError) else UnsupportedModelError)(
-                f"{path.name} was pickled with scikit-learn {recorded}, and scikit-learn {current} cannot use what "
-                f"it stored ({what}); load it where scikit-learn {recorded} is installed (pip install "
-                f"scikit-learn=={recorded}) and convert it there (modelpack convert {path.name} -o model.onnx)"
-                f"{upgraded}"
-            )
+                cannot_use(path.name, recorded, current, what) + upgraded)
         return UnsupportedModelError(
             f"{path.name} was pickled with scikit-learn {recorded}, and this is scikit-learn {current}, which no "
             f"longer has {missing[0]}; load it where scikit-learn {recorded} is installed (pip install "

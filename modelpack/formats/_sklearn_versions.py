@@ -204,6 +204,18 @@ def _hist_gradient_boosting_without_categories(parts: list[Any]) -> None:
             state["_is_categorical_remapped"] = None
 
 
+def version_way_out(name: str, version: str) -> str:
+    """How to get a model out of a file that another scikit-learn wrote: load and convert it there."""
+    return (f"load it where scikit-learn {version} is installed (pip install scikit-learn=={version}) "
+            f"and convert it there (modelpack convert {name} -o model.onnx)")
+
+
+def cannot_use(name: str, recorded: str, current: str, what: str) -> str:
+    """That scikit-learn ``current`` cannot use ``what`` scikit-learn ``recorded`` stored, and the way out."""
+    return (f"{name} was pickled with scikit-learn {recorded}, and scikit-learn {current} cannot use what it "
+            f"stored ({what}); {version_way_out(name, recorded)}")
+
+
 def changed_meaning(estimator: Any, pickled_with: str, name: str) -> dict[str, str]:
     """Methods of a model pickled with scikit-learn ``pickled_with`` that this scikit-learn would compute
     differently from it, with why (found by scoring pickles of every estimator from 1.1 to 1.7 in this
@@ -212,8 +224,7 @@ def changed_meaning(estimator: Any, pickled_with: str, name: str) -> dict[str, s
     import sklearn
 
     current = sklearn.__version__
-    way_out = (f"load it where scikit-learn {pickled_with} is installed (pip install scikit-learn=={pickled_with}) "
-               f"and convert it there (modelpack convert {name} -o model.onnx)")
+    way_out = version_way_out(name, pickled_with)
     last = _final_step(estimator)
     withheld: dict[str, str] = {}
     for part in estimators_below(estimator):

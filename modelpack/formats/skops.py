@@ -21,6 +21,7 @@ from ..metadata import Metadata
 from ..safety import TRUST_HINT, admitted_outside_modelpack, human, untrusted_globals
 from ..safety._limits import MAX_MEMBER
 from ._object import ObjectFormat, installed_version
+from ._sklearn_versions import version_way_out
 from ._zipped import charge_members, metadata_member, read_member
 
 if TYPE_CHECKING:
@@ -129,9 +130,8 @@ class SkopsFormat(ObjectFormat):
         if recorded and current and recorded != current:
             return UnsupportedModelError(
                 f"{path.name} was saved with scikit-learn {recorded} (skops {described.get('skops_version') or '?'}), "
-                f"and scikit-learn {current} cannot rebuild it ({first_line(exc, 160)}); load it where scikit-learn "
-                f"{recorded} is installed (pip install scikit-learn=={recorded}) and convert it there "
-                f"(modelpack convert {path.name} -o model.onnx)"
+                f"and scikit-learn {current} cannot rebuild it ({first_line(exc, 160)}); "
+                f"{version_way_out(path.name, recorded)}"
             )
         return CorruptFileError(f"skops cannot load {path.name}: {type(exc).__name__}: {first_line(exc)}")
 
