@@ -17,7 +17,7 @@ from ..errors import (
 )
 from ..metadata import InputSchema, Metadata, classes_of, model_type_of, task_of
 from ..registry import Format
-from ._sklearn_versions import cannot_use, changed_meaning, upgrade
+from ._sklearn_versions import cannot_use, changed_meaning, estimators_below, upgrade
 
 if TYPE_CHECKING:  # the model classes import numpy: only a load needs them, not info's listing
     from ..model import SklearnModel
@@ -69,10 +69,12 @@ class ObjectFormat(Format):
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         pickled_with = min(versions)[0] if versions else None
+        withheld: dict[str, str] = {}
         if pickled_with is not None:
-            upgrade(estimator, pickled_with)
-        # before the version warning: a model refused here is one line, not a warning and then an error
-        withheld = changed_meaning(estimator, pickled_with, path.name) if pickled_with else {}
+            parts = estimators_below(estimator)  # once, for both
+            upgrade(parts, pickled_with)
+            # before the version warning: a model refused here is one line, not a warning and then an error
+            withheld = changed_meaning(estimator, parts, pickled_with, path.name)
         for original, current in sorted(versions):
             warnings.warn(
                 f"{path.name} was pickled with scikit-learn {original} and is loaded with {current}; predictions "

@@ -12,12 +12,12 @@ from typing import Any
 from ..errors import UnsupportedModelError
 
 
-def upgrade(estimator: Any, pickled_with: str) -> None:
+def upgrade(parts: list[Any], pickled_with: str) -> None:
     """Move what an older scikit-learn stored in another layout, with the same meaning, to this
     version's: tree values as fractions, renamed parameters, attributes added since whose value is
     known. (Tree nodes before 1.3, a few Cython and list classes, are upgraded while loading, by the
-    pickle machine.) Each rule applies where the layout is found, whichever version it names."""
-    parts = estimators_below(estimator)
+    pickle machine.) Each rule applies where the layout is found, whichever version it names.
+    ``parts`` are the model's estimators (:func:`estimators_below`)."""
     if before(pickled_with, (1, 4)):
         _tree_values_as_fractions(parts)
     _renamed_parameters(parts)
@@ -216,7 +216,7 @@ def cannot_use(name: str, recorded: str, current: str, what: str) -> str:
             f"stored ({what}); {version_way_out(name, recorded)}")
 
 
-def changed_meaning(estimator: Any, pickled_with: str, name: str) -> dict[str, str]:
+def changed_meaning(estimator: Any, parts: list[Any], pickled_with: str, name: str) -> dict[str, str]:
     """Methods of a model pickled with scikit-learn ``pickled_with`` that this scikit-learn would compute
     differently from it, with why (found by scoring pickles of every estimator from 1.1 to 1.7 in this
     one, tests/test_old_pickles.py). A model whose predict would change is refused here; one whose
@@ -227,7 +227,7 @@ def changed_meaning(estimator: Any, pickled_with: str, name: str) -> dict[str, s
     way_out = version_way_out(name, pickled_with)
     last = _final_step(estimator)
     withheld: dict[str, str] = {}
-    for part in estimators_below(estimator):
+    for part in parts:
         cls = type(part).__name__
         if cls == "AdaBoostClassifier" and vars(part).get("algorithm") == "SAMME.R" and not before(current, (1, 6)):
             raise UnsupportedModelError(
