@@ -446,11 +446,20 @@ def serve(config: ServeConfig) -> None:
         from dataclasses import replace
 
         folder = Path(tempfile.mkdtemp(prefix="modelpack-serve-"))
-        atexit.register(shutil.rmtree, folder, True)
-        model, what = as_onnx(model, folder)
+        try:
+            model, what = as_onnx(model, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         print(f"modelpack: --runtime onnx: {config.path} {what}", file=sys.stderr, flush=True)
-        if model.path is not None and model.path.parent == folder:  # workers load the checked conversion
+        if config.workers > 1 and model.path is not None and model.path.parent == folder:
+            # worker processes load the checked conversion, for as long as the server runs
             config = replace(config, path=str(model.path), runtime="native")
+            atexit.register(shutil.rmtree, folder, True)
+        else:
+            # The session holds what it read. Removed now, not at exit: a single-process uvicorn ends
+            # on SIGTERM by raising it again once it has shut down, and atexit does not run then.
+            shutil.rmtree(folder, ignore_errors=True)
     HeaderTimeoutProtocol.header_timeout = config.header_timeout
     common: dict[str, Any] = {"host": config.host, "port": config.port, "access_log": config.access_log,
                               "log_level": "info", "http": HeaderTimeoutProtocol, "timeout_keep_alive": config.idle_timeout}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shutil
 import socket
 import subprocess
@@ -29,10 +30,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(path: Path, *args: str, command: str = COMMAND):
+def running(path: Path, *args: str, command: str = COMMAND, env: dict[str, str] | None = None):
     port = free_port()
     proc = subprocess.Popen([command, "serve", str(path), "--port", str(port), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=None if env is None else {**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -382,16 +384,24 @@ def test_runtime_onnx_serves_the_checked_conversion_and_answers_alike(tmp_path):
     modelpack.save(trained.model, path, sample=trained.X)
     rows = trained.X[:60].to_dict("records")
     answers = {}
-    for runtime in ("native", "onnx"):
-        with running(path, "--runtime", runtime) as url:
+    scratch = tmp_path / "tmp"  # the server's temporary folder: the conversion is written there
+    scratch.mkdir()
+    for runtime, workers in (("native", "1"), ("onnx", "1"), ("onnx", "2")):
+        with running(path, "--runtime", runtime, "--workers", workers, env={"TMPDIR": str(scratch)}) as url:
             assert httpx.get(f"{url}/metadata").json()["format"] == ("onnx" if runtime == "onnx" else "joblib")
             answer = httpx.post(f"{url}/predict?proba=true", json=rows)
             assert answer.status_code == 200, answer.text
-            answers[runtime] = answer.json()
+            answers[runtime, workers] = answer.json()
             bad = httpx.post(f"{url}/predict", json=[{**rows[0], "age": "old"}])
             assert bad.status_code == 422 and bad.json()["field"] == "age"  # the same validation on both paths
-    assert answers["onnx"]["predictions"] == answers["native"]["predictions"]
-    np.testing.assert_allclose(answers["onnx"]["probabilities"], answers["native"]["probabilities"], rtol=1e-4, atol=1e-5)
+            if workers == "2":  # the worker processes load the conversion from there while the server runs
+                assert [p.name for p in scratch.glob("modelpack-serve-*/*")] == ["model.onnx"]
+        # stopped by SIGTERM, one process or several, the server leaves nothing behind
+        assert not list(scratch.glob("modelpack-serve-*"))
+    for workers in ("1", "2"):
+        assert answers["onnx", workers]["predictions"] == answers["native", "1"]["predictions"]
+        np.testing.assert_allclose(answers["onnx", workers]["probabilities"], answers["native", "1"]["probabilities"],
+                                   rtol=1e-4, atol=1e-5)
 
 
 def test_runtime_onnx_without_rows_to_check_on_serves_the_model_itself(tmp_path):
