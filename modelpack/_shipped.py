@@ -1,15 +1,14 @@
 """A model file sent to the workers of a cluster, loaded once per worker process, checked there.
 
 Spark and Dask pickle what a task needs and send it to worker processes, possibly on other
-machines. What travels is the model *file* (its bytes, its sidecar, the driver's trust
-decision), never an unpickled estimator: each worker loads it through modelpack's own safe
-loader, once per process, and before scoring anything re-runs the sample rows recorded in
-the file. A worker whose libraries score them differently fails the job with one line.
+machines. What travels is the model *file* (its bytes, its sidecar, the files it reads beside it
+such as an ONNX file's external data, the driver's trust decision), never an unpickled estimator:
+each worker loads it through modelpack's own safe loader, once per process, and before scoring
+anything re-runs the sample rows recorded in the file. A worker whose libraries score them differently fails the job with one line.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import os
 import shutil
@@ -23,6 +22,7 @@ import numpy as np
 
 from .errors import ModelpackError
 from .metadata import Metadata, sidecar_path
+from .registry import get_format
 
 _loaded: dict[str, Any] = {}  # sha256 -> Model, one per worker process
 _lock = threading.Lock()
@@ -48,11 +48,17 @@ class ShippedModel:
         self.data = path.read_bytes()
         side = sidecar_path(path)
         self.sidecar = side.read_bytes() if side.exists() else None
-        # the key of the worker's cache: the payload and the metadata it is checked against
-        self.sha256 = hashlib.sha256(self.data + (self.sidecar or b"")).hexdigest()
         self.trust = trust
         self.max_memory = max_memory
         model = load(path, trust=trust, max_memory=max_memory)  # on the driver: refuse early, learn the outputs
+        # what else the load read (an ONNX file's external data), under the same names beside it
+        self.companions = {name: (path.parent / name).read_bytes()
+                           for name in get_format(model.format).companion_files(path)}
+        # the key of the worker's cache: the payload and the metadata it is checked against
+        digest = hashlib.sha256(self.data + (self.sidecar or b""))
+        for name, data in self.companions.items():
+            digest.update(f"\0{name}\0{len(data)}\0".encode() + data)
+        self.sha256 = digest.hexdigest()
         self.metadata: Metadata = model.metadata
         self.methods = sorted(model.capabilities)
         self.classes = np.asarray(model.classes_).tolist() if model.metadata.classes is not None else None
@@ -72,14 +78,21 @@ class ShippedModel:
         from .check import verify
         from .core import load_cooperative
 
+        # Every format reads its file whole at load, so the copy goes as soon as the model is loaded:
+        # engines end their worker processes without running atexit, which leaked a copy per process.
         folder = Path(tempfile.mkdtemp(prefix="modelpack-worker-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the loaded model outlives the file
-        path = folder / self.name
-        path.write_bytes(self.data)
-        if self.sidecar is not None:
-            sidecar_path(path).write_bytes(self.sidecar)
-        # one thread per task: the engine runs as many tasks as the worker has cores
-        model = load_cooperative(path, trust=self.trust, one_thread=True, max_memory=self.max_memory)
+        try:
+            path = folder / self.name
+            path.write_bytes(self.data)
+            if self.sidecar is not None:
+                sidecar_path(path).write_bytes(self.sidecar)
+            for name, data in self.companions.items():  # relative, without "..": checked on the driver
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(data)
+            # one thread per task: the engine runs as many tasks as the worker has cores
+            model = load_cooperative(path, trust=self.trust, one_thread=True, max_memory=self.max_memory)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         report = verify(model)
         if not report.passed and not report.nothing_recorded:
             differing = ", ".join(c.method for c in report.comparisons if not c.passed) or report.verdict

@@ -85,6 +85,12 @@ class Format(ABC):
         """The metadata stored inside the file, read without running any of its code."""
         return None
 
+    def companion_files(self, path: Path) -> list[str]:
+        """The other files that loading ``path`` reads (an ONNX file's external data), as paths
+        relative to its folder, each already checked as ``load`` checks it: Spark and Dask send them
+        to their workers with the model."""
+        return []
+
     def describe(self, path: Path) -> dict[str, Any] | None:
         """What the file says about itself in the format's own terms (producer, inputs, outputs,
         embedded verification data), read without running it; for ``modelpack info``."""

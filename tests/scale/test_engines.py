@@ -200,3 +200,44 @@ def test_dask_scores_pmml_with_one_jvm_per_worker(dask_client, models):
     out = modelpack.dask.predict(dd.from_pandas(FRAME, npartitions=4), pmml, proba=True).compute()
     assert list(out.prediction) == list(labels)
     _same_numbers(out[["proba_no", "proba_yes"]].to_numpy(), pmml, probabilities)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_dask_ships_an_onnx_files_external_data_and_leaves_no_copy_behind(dask_client, models, tmp_path):
+    """Weights an ONNX file keeps in another file (how models over 2 GB must be saved) travel with
+    it to each worker, which loads its copy and removes it: engines end worker processes without
+    running atexit, so a copy left for later stayed in the temporary folder for good."""
+    import glob
+    import tempfile
+
+    import dask.dataframe as dd
+    import onnx
+    from onnx import numpy_helper
+    from sklearn.compose import make_column_transformer
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    import modelpack.dask
+
+    pipe = make_pipeline(make_column_transformer((OneHotEncoder(), ["color"]), remainder="passthrough"),
+                         MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0)).fit(FRAME, TARGET)
+    modelpack.save(pipe, tmp_path / "mlp.joblib", sample=FRAME[:30])
+    assert modelpack.convert(tmp_path / "mlp.joblib", tmp_path / "inline.onnx", data=FRAME[:200]).passed
+    graph = onnx.load(tmp_path / "inline.onnx")
+    for tensor in graph.graph.initializer:  # as raw bytes, which onnx moves to the data file
+        tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor), tensor.name))
+    (tmp_path / "weights").mkdir()
+    onnx.save_model(graph, tmp_path / "mlp.onnx", save_as_external_data=True, location="weights/mlp.data",
+                    size_threshold=256)
+    assert modelpack.get_format("onnx").companion_files(tmp_path / "mlp.onnx") == ["weights/mlp.data"]
+
+    def copies() -> list[str]:
+        return sorted(glob.glob(f"{tempfile.gettempdir()}/modelpack-worker-*"))
+
+    before = dask_client.run(copies)
+    labels, probabilities = _expected(tmp_path / "mlp.onnx")
+    out = modelpack.dask.predict(dd.from_pandas(FRAME, npartitions=4), tmp_path / "mlp.onnx", proba=True).compute()
+    assert list(out.prediction) == list(labels)
+    _same_numbers(out[["proba_no", "proba_yes"]].to_numpy(), tmp_path / "mlp.onnx", probabilities)
+    assert dask_client.run(copies) == before

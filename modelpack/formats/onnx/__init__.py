@@ -77,6 +77,11 @@ class OnnxFormat(Format):
 
         return describe_graph(path)
 
+    def companion_files(self, path: Path) -> list[str]:
+        from ._external import data_files
+
+        return data_files(path)
+
     def load(self, path: Path, metadata: Metadata | None, **options: Any) -> Any:
         from ._external import check_external_data
         from ._runtime import OnnxModel, open_session

@@ -29,6 +29,15 @@ def check_external_data(path: Path) -> None:
         raise problem
 
 
+def data_files(path: Path) -> list[str]:
+    """The locations the file at ``path`` reads external data from, once each, in order; raises as
+    :func:`check_external_data` does for the first one that may not be read."""
+    tensors = external_tensors(path)
+    for problem in problems(path, tensors):
+        raise problem
+    return list(dict.fromkeys(value for tensor in tensors for key, value in tensor.entries if key == "location"))
+
+
 def problems(path: Path, tensors: list[ExternalTensor]) -> Iterator[ModelpackError]:
     """Why each of ``tensors`` (the file's, at ``path``) may not be loaded, as the error to raise."""
     if not tensors:  # nearly every file: no folder to resolve
