@@ -206,3 +206,28 @@ def test_a_passthrough_kept_by_an_older_column_transformer_transforms_as_it_did(
         warnings.simplefilter("ignore", VersionMismatchWarning)
         loaded = modelpack.load(_as_if_pickled_with(transformer, "1.3.2", tmp_path))
     np.testing.assert_array_equal(loaded.transform(X), expected)
+
+
+@pytest.mark.parametrize("extrapolation", ["constant", "linear", "continue", "periodic"])
+def test_splines_pickled_by_an_older_scipy_are_made_again_and_checked(tmp_path, extrapolation):
+    """Before scipy 1.15 a BSpline pickled its knots and coefficients as ``t`` and ``c``; 1.15 reads
+    ``_t``, ``_c`` and an ``_asarray`` the old state lacks. SplineTransformer's splines are made again
+    from the same arrays by BSpline's constructor, so they transform as they did, and knots it would
+    refuse are refused in one line."""
+    from sklearn.preprocessing import SplineTransformer
+
+    X = np.random.default_rng(0).uniform(size=(40, 3))
+    spline = SplineTransformer(n_knots=4, degree=3, extrapolation=extrapolation).fit(X)
+    rows = X * 1.4 - 0.2  # beyond the knots too: extrapolated
+    expected = spline.transform(rows)
+    for b in spline.bsplines_:  # the state scipy 1.13 pickled
+        b.__dict__ = {"t": np.asarray(b.t), "c": np.asarray(b.c), "k": b.k, "extrapolate": b.extrapolate, "axis": b.axis}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        loaded = modelpack.load(_as_if_pickled_with(spline, "1.5.2", tmp_path))
+        np.testing.assert_array_equal(loaded.transform(rows), expected)
+
+        spline.bsplines_[1].__dict__["t"] = spline.bsplines_[1].__dict__["t"][::-1].copy()  # knots out of order
+        with pytest.raises(modelpack.UnsupportedModelError, match="spline 1 is not one scipy can make") as err:
+            modelpack.load(_as_if_pickled_with(spline, "1.5.2", tmp_path, "bad.pkl"))
+    assert "\n" not in str(err.value)

@@ -26,6 +26,7 @@ def upgrade(parts: list[Any], pickled_with: str) -> None:
     _encoders_without_infrequent_categories(parts)
     _column_transformers_passthrough(parts)
     _attributes_added_since(parts)
+    _splines_of_an_older_scipy(parts)
 
 
 def _attributes_added_since(parts: list[Any]) -> None:
@@ -33,7 +34,7 @@ def _attributes_added_since(parts: list[Any]) -> None:
     what the older code computed: RidgeClassifier(CV)'s classes_ (a property of its label binarizer
     until 1.8), KernelPCA's gamma_ (1 / n_features when gamma is None, computed at each transform),
     and parameters added since whose default is the old behaviour (MaxAbsScaler's clip, no clipping;
-    SplineTransformer's handle_missing, an error; KNNImputer's keep_empty_features, dropped;
+    SplineTransformer's handle_missing, an error, and sparse_output (1.2), dense; KNNImputer's keep_empty_features, dropped;
     NearestCentroid's uniform class_prior_, with which its predict is the nearest centroid; and
     IsolationForest's per-tree path lengths, which 1.3's fit computes from the trees; and NMF's
     n_components="warn", which meant None)."""
@@ -50,6 +51,7 @@ def _attributes_added_since(parts: list[Any]) -> None:
             state.setdefault("clip", False)
         elif name == "SplineTransformer":
             state.setdefault("handle_missing", "error")
+            state.setdefault("sparse_output", False)
         elif name == "KNNImputer":
             state.setdefault("keep_empty_features", False)
         elif name in ("NMF", "MiniBatchNMF") and _is_string(state.get("n_components"), "warn"):
@@ -66,6 +68,29 @@ def _attributes_added_since(parts: list[Any]) -> None:
             # priors came in 1.5; with uniform ones predict is the nearest centroid, as it always was
             state["class_prior_"] = np.full(len(state["classes_"]), 1 / len(state["classes_"]))
             state.setdefault("priors", "uniform")
+
+
+def _splines_of_an_older_scipy(parts: list[Any]) -> None:
+    """SplineTransformer's splines are scipy's BSpline objects, pickled as their attributes: before scipy
+    1.15, ``t`` and ``c``; since, ``_t``, ``_c`` and the array namespace's ``_asarray``, which the old
+    state lacks. Each is made again by BSpline's constructor, which checks knots and coefficients as it
+    does for a fit, from the same arrays (``c`` already has its interpolation axis first, as stored)."""
+    for est in parts:
+        if type(est).__name__ != "SplineTransformer" or not isinstance(vars(est).get("bsplines_"), list):
+            continue
+        from scipy.interpolate import BSpline
+
+        splines = vars(est)["bsplines_"]
+        for i, spline in enumerate(splines):
+            state = vars(spline) if isinstance(spline, BSpline) else {}
+            if "_t" in state or not {"t", "c", "k"} <= state.keys():
+                continue
+            try:
+                remade = BSpline(state["t"], state["c"], state["k"], state.get("extrapolate", True), axis=0)
+            except (TypeError, ValueError) as exc:
+                raise UnsupportedModelError(f"a SplineTransformer's spline {i} is not one scipy can make: {exc}") from exc
+            remade.axis = state.get("axis", 0)
+            splines[i] = remade
 
 
 def _encoders_without_infrequent_categories(parts: list[Any]) -> None:

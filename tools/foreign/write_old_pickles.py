@@ -65,6 +65,12 @@ def models():
 
         yield "nearest-centroid-iris", NearestCentroid().fit(X, names), X[::10]
     yield "ridge-iris", RidgeClassifier().fit(X, names), X[::10]
+    if _version() < (1, 2):  # before sparse_output; and scipy before 1.15 pickles its splines as t and c
+        from sklearn.linear_model import Ridge
+        from sklearn.preprocessing import SplineTransformer
+
+        spline = SplineTransformer(n_knots=4, extrapolation="periodic")
+        yield "spline-ridge", make_pipeline(spline, Ridge()).fit(X[:, 1:], X[:, 0]), X[::10, 1:] * 1.2  # beyond the knots
     yield "kernel-pca-iris", make_pipeline(MaxAbsScaler(), KernelPCA(3, kernel="rbf"), LR(max_iter=500)).fit(X, y), \
         X[::10]
     try:
