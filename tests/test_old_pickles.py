@@ -231,3 +231,46 @@ def test_splines_pickled_by_an_older_scipy_are_made_again_and_checked(tmp_path, 
         with pytest.raises(modelpack.UnsupportedModelError, match="spline 1 is not one scipy can make") as err:
             modelpack.load(_as_if_pickled_with(spline, "1.5.2", tmp_path, "bad.pkl"))
     assert "\n" not in str(err.value)
+
+
+def test_gradient_boosting_whose_start_1_4_clips_otherwise_is_refused(tmp_path):
+    """Before 1.4 a GradientBoostingClassifier started from the log-odds of its initial estimator's
+    probabilities clipped 1.2e-7 from 0 and 1; 1.4 clips them 2.2e-16 away. With a prior (the default)
+    that matters only for a class rarer than 1 in 8 million; any other initial estimator may come that
+    close on some row, so such a model is refused, and one with an ordinary prior is scored."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    prior = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        loaded = modelpack.load(_as_if_pickled_with(prior, "1.3.2", tmp_path))
+        np.testing.assert_array_equal(loaded.predict_proba(X), prior.predict_proba(X))
+
+        prior.init_.class_prior_ = np.array([1 - 1e-9, 1e-9])
+        started = GradientBoostingClassifier(n_estimators=5, init=LogisticRegression(), random_state=0).fit(X, y)
+        for model, name in ((prior, "rare.pkl"), (started, "started.pkl")):
+            with pytest.raises(modelpack.UnsupportedModelError, match="clips at 2.2e-16") as err:
+                modelpack.load(_as_if_pickled_with(model, "1.3.2", tmp_path, name))
+            assert "pip install scikit-learn==1.3.2" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_iterative_imputer_from_before_1_6_drops_the_columns_it_dropped(tmp_path):
+    """Before 1.6 IterativeImputer dropped the columns whose initial statistic is NaN (missing in every
+    row it was fitted on), worked out at each transform; 1.6's fit keeps them as _is_empty_feature."""
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+    from sklearn.impute import IterativeImputer
+
+    X = np.random.default_rng(0).uniform(size=(60, 4))
+    X[::4, 1], X[:, 3] = np.nan, np.nan  # the last column is empty: dropped
+    imputer = IterativeImputer(random_state=0, max_iter=3).fit(X)
+    expected = imputer.transform(X)
+    del imputer._is_empty_feature, imputer.keep_empty_features  # what 1.1 stored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        loaded = modelpack.load(_as_if_pickled_with(imputer, "1.1.3", tmp_path))
+        np.testing.assert_array_equal(loaded.transform(X), expected)
+    assert expected.shape == (60, 3)

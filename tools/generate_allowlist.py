@@ -32,6 +32,8 @@ REVIEWED_SETSTATE = ("sklearn.base.BaseEstimator.__setstate__", "xgboost.sklearn
 
 
 def fitted_estimators():
+    # experimental estimators are listed once enabled: IterativeImputer and the halving searches are in use
+    from sklearn.experimental import enable_halving_search_cv, enable_iterative_imputer  # noqa: F401
     from sklearn.utils import all_estimators
 
     rng = np.random.default_rng(0)

@@ -72,7 +72,7 @@ class ObjectFormat(Format):
         withheld: dict[str, str] = {}
         if pickled_with is not None:
             parts = estimators_below(estimator)  # once, for both
-            upgrade(parts, pickled_with)
+            upgrade(parts, pickled_with, path.name)
             # before the version warning: a model refused here is one line, not a warning and then an error
             withheld = changed_meaning(estimator, parts, pickled_with, path.name)
         for original, current in sorted(versions):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UnsupportedModelError
+from ..errors import UnsupportedModelError, UntrustedContentError
 
 
-def upgrade(parts: list[Any], pickled_with: str) -> None:
+def upgrade(parts: list[Any], pickled_with: str, name: str) -> None:
     """Move what an older scikit-learn stored in another layout, with the same meaning, to this
     version's: tree values as fractions, renamed parameters, attributes added since whose value is
     known. (Tree nodes before 1.3, a few Cython and list classes, are upgraded while loading, by the
     pickle machine.) Each rule applies where the layout is found, whichever version it names.
-    ``parts`` are the model's estimators (:func:`estimators_below`)."""
+    ``parts`` are the model's estimators (:func:`estimators_below`); ``name`` names the file in errors."""
     if before(pickled_with, (1, 4)):
         _tree_values_as_fractions(parts)
     _renamed_parameters(parts)
@@ -26,7 +26,8 @@ def upgrade(parts: list[Any], pickled_with: str) -> None:
     _encoders_without_infrequent_categories(parts)
     _column_transformers_passthrough(parts)
     _attributes_added_since(parts)
-    _splines_of_an_older_scipy(parts)
+    _splines_of_an_older_scipy(parts, name)
+    _gradient_boosting_losses(parts, name)
 
 
 def _attributes_added_since(parts: list[Any]) -> None:
@@ -34,7 +35,8 @@ def _attributes_added_since(parts: list[Any]) -> None:
     what the older code computed: RidgeClassifier(CV)'s classes_ (a property of its label binarizer
     until 1.8), KernelPCA's gamma_ (1 / n_features when gamma is None, computed at each transform),
     and parameters added since whose default is the old behaviour (MaxAbsScaler's clip, no clipping;
-    SplineTransformer's handle_missing, an error, and sparse_output (1.2), dense; KNNImputer's keep_empty_features, dropped;
+    SplineTransformer's handle_missing, an error, and sparse_output (1.2), dense; IterativeImputer's
+    keep_empty_features, dropped, and the columns it drops, those whose initial statistic is NaN; KNNImputer's keep_empty_features, dropped;
     NearestCentroid's uniform class_prior_, with which its predict is the nearest centroid; and
     IsolationForest's per-tree path lengths, which 1.3's fit computes from the trees; and NMF's
     n_components="warn", which meant None)."""
@@ -54,6 +56,12 @@ def _attributes_added_since(parts: list[Any]) -> None:
             state.setdefault("sparse_output", False)
         elif name == "KNNImputer":
             state.setdefault("keep_empty_features", False)
+        elif name == "IterativeImputer" and "_is_empty_feature" not in state and "initial_imputer_" in state:
+            # before 1.6 the columns it drops were those whose initial statistic is NaN; 1.6's fit keeps them
+            state.setdefault("keep_empty_features", False)
+            statistics = vars(state["initial_imputer_"]).get("statistics_")
+            if not state["keep_empty_features"] and isinstance(statistics, np.ndarray):
+                state["_is_empty_feature"] = np.isnan(statistics.astype(float))
         elif name in ("NMF", "MiniBatchNMF") and _is_string(state.get("n_components"), "warn"):
             state["n_components"] = None  # 1.4-1.5's placeholder for a changing default: None, and a warning
         elif name == "IsolationForest" and "_decision_path_lengths" not in state and "estimators_" in state:
@@ -70,7 +78,49 @@ def _attributes_added_since(parts: list[Any]) -> None:
             state.setdefault("priors", "uniform")
 
 
-def _splines_of_an_older_scipy(parts: list[Any]) -> None:
+#: GradientBoosting's loss names before 1.2/1.3, as 1.4 names them (``loss`` is read again by fit alone).
+_OLD_LOSS_NAMES = {"deviance": "log_loss", "ls": "squared_error", "lad": "absolute_error"}
+
+
+def _gradient_boosting_losses(parts: list[Any], name: str) -> None:
+    """GradientBoosting before 1.4 kept its loss as an object of ``sklearn.ensemble._gb_losses``, which 1.4
+    removed for ``sklearn._loss``'s (read as :class:`~modelpack.safety._guards.OldBoostingLoss`). At predict
+    a loss gives the link between probabilities and the trees' sums: the same for each old loss and the
+    one 1.4 uses in its place (logit, half-logit for the exponential loss, softmax, identity for regression),
+    so the loss is replaced and ``n_trees_per_iteration_``, which 1.4 added, set from it. The initial
+    predictions, which 1.4 computes differently for a classifier, are checked in :func:`changed_meaning`."""
+    from ..safety._guards import OldBoostingLoss, Refused, check_gradient_boosting
+
+    for est in parts:
+        state = vars(est)
+        old = state.get("_loss")
+        if not isinstance(old, OldBoostingLoss):
+            continue
+        state["_loss"] = _loss_in_place_of(old)
+        state["n_trees_per_iteration_"] = vars(old)["K"]
+        state["loss"] = _OLD_LOSS_NAMES.get(state.get("loss"), state.get("loss"))  # type: ignore[arg-type]
+        try:
+            check_gradient_boosting(est)
+        except Refused as exc:
+            raise UntrustedContentError(f"{name}: a {type(est).__name__} from before scikit-learn 1.4 refused: {exc}") from None
+
+
+def _loss_in_place_of(old: Any) -> Any:
+    """The ``sklearn._loss`` object 1.4's fit makes where an older one made ``old`` (its ``_gb_losses`` loss)."""
+    from sklearn._loss import loss as losses
+
+    alpha = vars(old).get("alpha", 0.9)
+    if old.name == "HuberLossFunction":
+        return losses.HuberLoss(quantile=alpha)
+    if old.name == "QuantileLossFunction":
+        return losses.PinballLoss(quantile=alpha)
+    if old.name == "MultinomialDeviance":
+        return losses.HalfMultinomialLoss(n_classes=vars(old)["K"])
+    return {"LeastSquaresError": losses.HalfSquaredError, "LeastAbsoluteError": losses.AbsoluteError,
+            "BinomialDeviance": losses.HalfBinomialLoss, "ExponentialLoss": losses.ExponentialLoss}[old.name]()
+
+
+def _splines_of_an_older_scipy(parts: list[Any], name: str) -> None:
     """SplineTransformer's splines are scipy's BSpline objects, pickled as their attributes: before scipy
     1.15, ``t`` and ``c``; since, ``_t``, ``_c`` and the array namespace's ``_asarray``, which the old
     state lacks. Each is made again by BSpline's constructor, which checks knots and coefficients as it
@@ -88,7 +138,8 @@ def _splines_of_an_older_scipy(parts: list[Any]) -> None:
             try:
                 remade = BSpline(state["t"], state["c"], state["k"], state.get("extrapolate", True), axis=0)
             except (TypeError, ValueError) as exc:
-                raise UnsupportedModelError(f"a SplineTransformer's spline {i} is not one scipy can make: {exc}") from exc
+                raise UnsupportedModelError(f"{name}: a SplineTransformer's spline {i} is not one scipy can make: "
+                                            f"{exc}") from exc
             remade.axis = state.get("axis", 0)
             splines[i] = remade
 
@@ -262,6 +313,11 @@ def changed_meaning(estimator: Any, parts: list[Any], pickled_with: str, name: s
         if cls == "AdaBoostClassifier" and before(pickled_with, (1, 3)) and not before(current, (1, 3)):
             why = ("an AdaBoostClassifier, whose probabilities scikit-learn 1.3 computes from its weighted votes "
                    "instead of its estimators' probabilities")
+        elif _boosting_start_clipped_otherwise(part, pickled_with) and not before(current, (1, 4)):
+            raise UnsupportedModelError(
+                f"{name} holds a GradientBoostingClassifier from scikit-learn {pickled_with} whose initial "
+                f"estimator can give probabilities within 1.2e-7 of 0 or 1, which scikit-learn 1.4 clips at 2.2e-16 "
+                f"instead, so scikit-learn {current} would not score it as scikit-learn {pickled_with} did; {way_out}")
         elif _logistic_one_vs_rest(part, pickled_with):
             why = (f"a {cls} fitted one-vs-rest (multi_class='ovr', or liblinear's default), whose probabilities "
                    "scikit-learn 1.8 computes with a softmax instead")
@@ -274,6 +330,24 @@ def changed_meaning(estimator: Any, parts: list[Any], pickled_with: str, name: s
             f"{name} holds {why}: scikit-learn {current} would not give the probabilities scikit-learn "
             f"{pickled_with} gave (predict is unaffected); for them, {way_out}")
     return withheld
+
+
+def _boosting_start_clipped_otherwise(part: Any, pickled_with: str) -> bool:
+    """A GradientBoostingClassifier pickled before 1.4, whose trees add up from the log-odds of its initial
+    estimator's probabilities, clipped to float32's epsilon from 0 and 1 before 1.4 and to float64's since:
+    the same start unless those probabilities come that close. A prior (the default) is checked; any other
+    initial estimator may come that close on some row."""
+    if type(part).__name__ != "GradientBoostingClassifier" or not before(pickled_with, (1, 4)):
+        return False
+    start = vars(part).get("init_")
+    if isinstance(start, str):
+        return False  # "zero": no initial estimator
+    if type(start).__name__ == "DummyClassifier" and vars(start).get("_strategy") == "prior":
+        import numpy as np
+
+        prior, eps = np.asarray(vars(start).get("class_prior_"), dtype=float), np.finfo(np.float32).eps
+        return bool(np.any((prior < eps) | (prior > 1 - eps)))
+    return True
 
 
 def _final_step(estimator: Any) -> Any:

@@ -18,6 +18,7 @@ ship; everything with native state or custom pickling is listed here by hand.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -36,6 +37,7 @@ class Entry:
     new: bool = False
     build: Callable[..., Any] | str | None = None
     container: type | None = None  # may be filled by SETITEM(S)/APPEND(S) although not a plain dict/list
+    new_with: Callable[..., Any] | None = None  # NEWOBJ with arguments that are not plain values: a guard's check
     audit_real: bool = False  # resolved for real when auditing too (numpy and builtins only)
 
     @property
@@ -112,6 +114,16 @@ for _function in ("f_classif", "f_regression", "chi2", "r_regression", "f_oneway
     HAND_WRITTEN[("sklearn.feature_selection._univariate_selection", _function)] = Entry(value=True)
 for _function in ("mutual_info_classif", "mutual_info_regression"):
     HAND_WRITTEN[("sklearn.feature_selection._mutual_info", _function)] = Entry(value=True)
+# IterativeImputer's imputation sequence: (feature, the features it is predicted from, the estimator) named
+# tuples, made by NEWOBJ from those three.
+HAND_WRITTEN[("sklearn.impute._iterative", "_ImputerTriplet")] = Entry(
+    new=True, new_with=lambda vm, cls, args: g.new_imputer_triplet(cls, args))
+# Functions a fitted model keeps as attributes, never called while loading (a value may not be called):
+# BisectingKMeans' _kmeans_single (the k-means its fit runs for each split), and the asarray of scipy's
+# array namespace that a BSpline (SplineTransformer's splines) keeps since scipy 1.15.
+for _function in ("_kmeans_single_lloyd", "_kmeans_single_elkan"):
+    HAND_WRITTEN[("sklearn.cluster._kmeans", _function)] = Entry(value=True)
+HAND_WRITTEN[("scipy._lib.array_api_compat.numpy._aliases", "asarray")] = Entry(value=True)
 # SGD's loss objects are pickled as LossClass(*numbers).
 for _loss in ("Hinge", "SquaredHinge", "ModifiedHuber", "Log", "SquaredLoss", "Huber", "EpsilonInsensitive",
               "SquaredEpsilonInsensitive", "Classification", "Regression", "LossFunction", "CyHalfBinomialLoss"):
@@ -149,6 +161,10 @@ for _module in ("sklearn._loss._loss", "_loss"):
 HAND_WRITTEN[("sklearn.compose._column_transformer", "_RemainderColsList")] = Entry(
     new=True, build=lambda vm, i, s: g.build_remainder_columns(i, s))
 
+# GradientBoosting's losses before 1.4, from a module 1.4 removed (see _resolve).
+for _loss in g.OLD_BOOSTING_LOSSES:
+    HAND_WRITTEN[("sklearn.ensemble._gb_losses", _loss)] = Entry(new=True, build=lambda vm, i, s: g.build_old_boosting_loss(i, s))
+
 #: numpy's scalar types and ufuncs may be stored as values (``dtype=np.float64``, ``func=np.log1p``).
 NUMPY_VALUE_NAMES = ("mean", "median", "sum", "prod", "amax", "amin", "max", "min", "std", "var", "average",
                      "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
@@ -182,6 +198,9 @@ def resolve(module: str, qualname: str) -> Any:
 @cache
 def _resolve(module: str, qualname: str) -> Any:
     module = MODULE_ALIASES.get(module, module)
+    if module == "sklearn.ensemble._gb_losses" and qualname in g.OLD_BOOSTING_LOSS_CLASSES \
+            and importlib.util.find_spec(module) is None:
+        return g.OLD_BOOSTING_LOSS_CLASSES[qualname]  # read for the upgrade to this scikit-learn's loss
     obj: Any = importlib.import_module(module)
     if module == "sklearn._loss._loss" and qualname.startswith("__pyx_unpickle_") and not hasattr(obj, qualname):
         # a loss class that Cython pickled by __pyx_unpickle_<name> (scikit-learn 1.1-1.4), and that this

@@ -690,6 +690,20 @@ def rebuild_cython_object(cls: Any, checksum: int, state: Any) -> Any:
     return cls(*(value for value in state or () if not isinstance(value, dict)))
 
 
+def new_imputer_triplet(cls: Any, args: tuple[Any, ...]) -> Any:
+    """IterativeImputer's ``_ImputerTriplet(feat_idx, neighbor_feat_idx, estimator)``, a named tuple: the
+    column it imputes, the columns it predicts it from (numpy indexes them, with bounds checks), and the
+    estimator, which the pickle machine made and checks as any other."""
+    require(len(args) == 3, "an IterativeImputer step has three fields")
+    feature, neighbours, estimator = args
+    _int(feature, "the feature an IterativeImputer step imputes", 0, 1 << 24)
+    require(isinstance(neighbours, np.ndarray) and neighbours.ndim == 1 and neighbours.dtype.kind in "iu",
+            "the features an IterativeImputer step reads are not an array of indices")
+    require(not isinstance(estimator, _PRIMITIVE) and hasattr(estimator, "predict"),
+            "an IterativeImputer step's estimator does not predict")
+    return tuple.__new__(cls, (feature, neighbours, estimator))
+
+
 class RemainderColumns(list):  # type: ignore[type-arg]
     """scikit-learn 1.5-1.6's ``_RemainderColsList``, as the plain list of remainder columns that 1.7
     and later keep; pickled again, it is that plain list."""
@@ -714,6 +728,84 @@ def build_remainder_columns(inst: Any, state: Any) -> Any:
     else:  # this scikit-learn still has the class (1.5, 1.6): its own state
         inst.__dict__.update({"data": list(state["data"]), **extra})
     return inst
+
+
+# scikit-learn before 1.4 kept GradientBoosting's loss as an object of sklearn.ensemble._gb_losses, a module
+# 1.4 removed (with it, every such pickle failed to load): read as its name and numbers, which the upgrade
+# in formats/_sklearn_versions.py replaces with the sklearn._loss object that 1.4 keeps.
+OLD_BOOSTING_LOSSES = ("LeastSquaresError", "LeastAbsoluteError", "HuberLossFunction", "QuantileLossFunction",
+                       "BinomialDeviance", "MultinomialDeviance", "ExponentialLoss")
+
+
+class OldBoostingLoss:
+    """A loss of GradientBoosting before scikit-learn 1.4: ``name``, and ``K`` (trees per stage) and, for
+    Huber and quantile losses, ``alpha``, as it stored them."""
+
+    name = ""
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"scikit-learn {self.name} from before 1.4 is read, never written again")
+
+
+OLD_BOOSTING_LOSS_CLASSES = {name: type(name, (OldBoostingLoss,), {"name": name, "__module__": __name__})
+                             for name in OLD_BOOSTING_LOSSES}
+
+
+def build_old_boosting_loss(inst: Any, state: Any) -> Any:
+    require(type(state) is dict and set(state) <= {"K", "alpha", "gamma", "percentile"},
+            "a GradientBoosting loss from before scikit-learn 1.4 has unknown fields")
+    _int(state.get("K"), "its number of trees per stage", 1, 1 << 20)
+    for key in ("alpha", "gamma", "percentile"):
+        value = state.get(key)
+        require(value is None or (isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+                                  and bool(np.isfinite(value))), f"its {key} is not a number")
+    require(not isinstance(inst, OldBoostingLoss) or 0 < float(state.get("alpha", 0.5)) < 1,
+            "its alpha is not a quantile")
+    inst.__dict__.update(state)
+    return inst
+
+
+def is_gradient_boosting(obj: Any) -> bool:
+    """scikit-learn's GradientBoostingClassifier or Regressor (a subclass of its BaseGradientBoosting)."""
+    return any(c.__module__ == "sklearn.ensemble._gb" and c.__qualname__ == "BaseGradientBoosting"
+               for c in type(obj).__mro__)
+
+
+def check_gradient_boosting(gb: Any) -> None:
+    """GradientBoosting's Cython ``predict_stages`` adds tree ``k`` of each stage to column ``k`` of the
+    initial predictions without bounds checks: a file whose ``estimators_`` has more columns than those
+    predictions wrote past their end (a segmentation fault, found by a test). So the number of trees per
+    stage must be what the model says, and the initial predictions, computed as scikit-learn computes them
+    for two rows of zeros, one row each and a column per tree. Run when every object has been checked;
+    a loss from before scikit-learn 1.4 is checked once the upgrade has replaced it."""
+    import warnings
+
+    state = vars(gb)
+    stages = state.get("estimators_")
+    require(isinstance(stages, np.ndarray) and stages.dtype == object and stages.ndim == 2 and stages.size > 0,
+            "its estimators_ is not a table of trees, one row per stage")
+    per_stage = stages.shape[1]
+    classes = state.get("classes_")  # a regressor and a binary classifier grow one tree per stage
+    expected = 1 if classes is None or len(classes) <= 2 else len(classes)
+    require(per_stage == expected, f"it has {per_stage} trees per stage, where it needs {expected} (one, or one "
+            "per class of a multiclass classifier)")
+    loss = state.get("_loss")
+    if isinstance(loss, OldBoostingLoss):
+        require(vars(loss).get("K") == per_stage, "its loss expects another number of trees per stage")
+        return
+    require(state.get("n_trees_per_iteration_") == per_stage,
+            "its n_trees_per_iteration_ is not the number of trees in each stage")
+    n_features = state.get("n_features_in_", getattr(stages[0, 0], "n_features_in_", None))
+    require(isinstance(n_features, (int, np.integer)) and 0 < n_features <= 1 << 24, "it does not say how many features it takes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            first = gb._raw_predict_init(np.zeros((2, int(n_features)), dtype=np.float32))
+    except Exception as exc:
+        raise Refused(f"its initial predictions cannot be computed ({type(exc).__name__}: {exc})") from None
+    require(isinstance(first, np.ndarray) and first.shape == (2, per_stage),
+            f"its initial predictions have shape {getattr(first, 'shape', None)} for two rows, where its "
+            f"{per_stage} tree(s) per stage need (2, {per_stage})")
 
 
 # --- gradient-boosting libraries ---------------------------------------------------------------------

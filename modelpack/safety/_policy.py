@@ -139,6 +139,8 @@ class LoadPolicy:
         module, name, entry, obj = found
         if not (entry.new or (direct and entry.buildable)) or not isinstance(obj, type):
             raise self._refuse(machine, module, name, "may not be instantiated by a file")
+        if entry.new_with is not None and not kwargs:
+            return _guarded(machine, module, name, lambda: entry.new_with(machine, obj, args))  # type: ignore[misc]
         if args or kwargs:
             g.require(all(isinstance(a, g._PRIMITIVE) for a in (*args, *kwargs.values())),
                       f"{module}.{name} is created with arguments that are not plain values")
@@ -307,6 +309,7 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
     seen: set[int] = set()
     todo: list[tuple[Any, int]] = [(root, 0)]
     trees: dict[str, list[Any]] = {TREE: [], PREDICTOR: []}  # checked together, once the walk has ended
+    boosting: list[Any] = []  # GradientBoosting models: their predictions, once every tree is checked
     while todo:
         obj, depth = todo.pop()
         if id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool, type(None))):
@@ -321,6 +324,8 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
             if native:
                 _check_native(obj, trees)
             _check_object(obj)
+            if g.is_gradient_boosting(obj):
+                boosting.append(obj)
         except g.Refused as exc:
             raise UntrustedContentError(f"{source}: {type(obj).__module__}.{type(obj).__qualname__} refused: {exc}") from None
         todo.extend((child, depth + 1) for child in _children(obj))
@@ -335,6 +340,12 @@ def check_graph(root: Any, source: str, native: bool = False) -> None:
                                                                             "raw_left_cat_bitsets")} for obj in found])
         except g.Refused as exc:
             raise UntrustedContentError(f"{source}: {kind} refused: {exc}") from None
+    for model in boosting:
+        try:
+            g.check_gradient_boosting(model)
+        except g.Refused as exc:
+            raise UntrustedContentError(f"{source}: {type(model).__module__}.{type(model).__qualname__} refused: "
+                                        f"{exc}") from None
 
 
 def _check_native(obj: Any, trees: dict[str, list[Any]]) -> None:

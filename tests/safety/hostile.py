@@ -307,6 +307,43 @@ def kmeans_short_centers(folder: Path, marker: Path) -> Path:
     return _write(folder, "kmeans_centers.pkl", pickle.dumps(model, protocol=5))
 
 
+def _gradient_boosting_wider_than_its_start() -> Any:
+    """A three-class GradientBoosting model whose initial estimator gives one column: predict_stages adds
+    the trees of classes 1 and 2 past the end of those predictions (a segmentation fault before its guard)."""
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = load_iris(return_X_y=True)
+    model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
+    model.init_.class_prior_ = model.init_.class_prior_[:1]
+    return model
+
+
+def gradient_boosting_wider_than_its_start(folder: Path, marker: Path) -> Path:
+    return _write(folder, "gb_wide.pkl", pickle.dumps(_gradient_boosting_wider_than_its_start(), protocol=5))
+
+
+def skops_gradient_boosting_wider_than_its_start(folder: Path, marker: Path) -> Path:
+    import skops.io as sio
+
+    path = folder / "gb_wide.skops"
+    sio.dump(_gradient_boosting_wider_than_its_start(), path)
+    return path
+
+
+def gradient_boosting_more_trees_per_stage(folder: Path, marker: Path) -> Path:
+    """A binary GradientBoosting model with 20,000 trees per stage, and the n_trees_per_iteration_ to match:
+    each would be added to a column of a one-column array (a segmentation fault before its guard)."""
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = load_iris(return_X_y=True)
+    model = GradientBoostingClassifier(n_estimators=2, random_state=0).fit(X, y == 1)
+    model.estimators_ = np.array([[model.estimators_[0, 0]] * 20_000] * 2, dtype=object)
+    model.n_trees_per_iteration_ = 20_000
+    return _write(folder, "gb_stages.pkl", pickle.dumps(model, protocol=5))
+
+
 def unparsable_prefix(folder: Path, marker: Path) -> Path:
     """An opcode no parser knows, then a payload: what hid globals from the old info."""
     return _write(folder, "blind.pkl", b"\x80\x02\xff" + call("posix", "system", f"touch {marker}")[2:])
@@ -321,7 +358,8 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     skops_hist_gradient_boosting_child_in_the_next_tree, tree_short_n_classes, dtype_hidden_object,
     bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
     skops_metadata_bomb, skops_tree_child_in_the_next_tree, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
-    unparsable_prefix,
+    gradient_boosting_wider_than_its_start, skops_gradient_boosting_wider_than_its_start,
+    gradient_boosting_more_trees_per_stage, unparsable_prefix,
 ]
 
 

@@ -71,7 +71,8 @@ def test_info_reads_it_without_running_anything(corpus, name):
                                      "tree_depth_understated", "tree_child_in_the_next_tree", "tree_short_n_classes",
                                      "hist_gradient_boosting_child_in_the_next_tree", "dtype_hidden_object", "memo_index_bomb",
                                      "class_swap_through_slot_state", "svm_support_counts_overflow",
-                                     "kmeans_short_centers"}
+                                     "kmeans_short_centers", "gradient_boosting_wider_than_its_start",
+                                     "gradient_boosting_more_trees_per_stage"}
         if expected_flag:
             assert info["untrusted_globals"] or not info["fully_read"], info
 

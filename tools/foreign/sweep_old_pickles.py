@@ -39,7 +39,9 @@ METHODS = ("predict", "predict_proba", "transform")
 
 
 def _estimators():
+    from sklearn.base import is_classifier, is_regressor
     from sklearn.datasets import load_iris, make_regression
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401  listed once enabled
     from sklearn.preprocessing import MinMaxScaler
     from sklearn.utils import all_estimators
 
@@ -50,9 +52,11 @@ def _estimators():
         if name in SKIP:
             continue
         try:
-            kind = getattr(cls(), "_estimator_type", None)
+            made = cls()
         except Exception:  # needs arguments
             continue
+        # is_classifier and is_regressor in every version; _estimator_type went with 1.8's tags
+        kind = "classifier" if is_classifier(made) else "regressor" if is_regressor(made) else None
         Xc = positive if "NB" in name else X
         cases = {"classifier": [("", Xc, y), ("-bin", Xc, (y == 1).astype(int))],
                  "regressor": [("", Xr, yr)]}.get(kind, [("", positive, None)])

@@ -39,6 +39,14 @@ def models():
     from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier, HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression as LR
 
+    if _version() < (1, 4):  # losses of sklearn.ensemble._gb_losses, a module 1.4 removed
+        from sklearn.ensemble import GradientBoostingClassifier as GBC
+        from sklearn.ensemble import GradientBoostingRegressor as GBR
+
+        yield "gbr-huber", GBR(n_estimators=10, loss="huber", random_state=0).fit(X[:, 1:], X[:, 0]), X[::10, 1:]
+        yield "gbr-quantile", GBR(n_estimators=10, loss="quantile", alpha=0.3, random_state=0).fit(X[:, 1:], X[:, 0]), \
+            X[::10, 1:]
+        yield "gbc-exponential", GBC(n_estimators=10, loss="exponential", random_state=0).fit(X, y == 2), X[::10]
     yield "hgb-iris", HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, y), X[::10]
     if _version() < (1, 4):  # its loss pickled by Cython's __pyx_unpickle_CyHalfSquaredError, gone since
         from sklearn.ensemble import HistGradientBoostingRegressor
