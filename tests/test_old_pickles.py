@@ -212,8 +212,8 @@ def test_a_passthrough_kept_by_an_older_column_transformer_transforms_as_it_did(
 def test_splines_pickled_by_an_older_scipy_are_made_again_and_checked(tmp_path, extrapolation):
     """Before scipy 1.15 a BSpline pickled its knots and coefficients as ``t`` and ``c``; 1.15 reads
     ``_t``, ``_c`` and an ``_asarray`` the old state lacks. SplineTransformer's splines are made again
-    from the same arrays by BSpline's constructor, so they transform as they did, and knots it would
-    refuse are refused in one line."""
+    from the same arrays by BSpline's constructor, so they transform as they did; knots it would refuse
+    are refused in one line, by the check every spline gets, whichever scipy stored it."""
     from sklearn.preprocessing import SplineTransformer
 
     X = np.random.default_rng(0).uniform(size=(40, 3))
@@ -228,7 +228,7 @@ def test_splines_pickled_by_an_older_scipy_are_made_again_and_checked(tmp_path, 
         np.testing.assert_array_equal(loaded.transform(rows), expected)
 
         spline.bsplines_[1].__dict__["t"] = spline.bsplines_[1].__dict__["t"][::-1].copy()  # knots out of order
-        with pytest.raises(modelpack.UnsupportedModelError, match="spline 1 is not one scipy can make") as err:
+        with pytest.raises(modelpack.UntrustedContentError, match="are not a spline: Knots must be") as err:
             modelpack.load(_as_if_pickled_with(spline, "1.5.2", tmp_path, "bad.pkl"))
     assert "\n" not in str(err.value)
 

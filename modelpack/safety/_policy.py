@@ -385,10 +385,57 @@ def _check_object(obj: Any) -> None:
         _check_hist_gradient_boosting(attrs, n, predictors)
     if "support_vectors_" in attrs and "_dual_coef_" in attrs:
         _check_libsvm(attrs, n)
+    if type(obj).__name__ == "BSpline" and type(obj).__module__ == "scipy.interpolate._bsplines":
+        _check_spline(attrs)
+    bisecting = attrs.get("_bisecting_tree")
+    if bisecting is not None:
+        _check_bisecting_tree(bisecting, n)
     centers = attrs.get("cluster_centers_")
     if centers is not None and n is not None:  # KMeans' Cython reads centers[k, f] for every f of X
         g.require(isinstance(centers, np.ndarray) and centers.ndim == 2 and centers.shape[1] == n
                   and centers.dtype.kind == "f", "its cluster centers do not have n_features_in_ columns")
+
+
+def _check_spline(attrs: dict[str, Any]) -> None:
+    """scipy's BSpline evaluates in Cython, reading ``len(t) - k - 1`` rows of coefficients around the
+    knot interval of each x: its knots, coefficients and degree must be what its constructor accepts
+    (sorted finite knots, enough of them, enough coefficients), as a fit made them. Before scipy 1.15
+    its arrays were ``t`` and ``c`` (made again by the constructor on load: _sklearn_versions)."""
+    from scipy.interpolate import BSpline
+
+    knots: Any = attrs.get("_t", attrs.get("t"))
+    coefficients: Any = attrs.get("_c", attrs.get("c"))
+    g.require(isinstance(knots, np.ndarray) and isinstance(coefficients, np.ndarray)
+              and knots.dtype == np.float64 and coefficients.dtype.kind in "fc" and knots.flags.c_contiguous
+              and coefficients.flags.c_contiguous, "its knots and coefficients are not contiguous float arrays")
+    extrapolate, axis = attrs.get("extrapolate"), attrs.get("axis")
+    g.require(extrapolate in (True, False, "periodic") and isinstance(axis, int)
+              and 0 <= axis < coefficients.ndim, "its extrapolation or axis is not one scipy makes")
+    try:
+        BSpline(knots, coefficients, attrs.get("k"), extrapolate, axis=0)  # the constructor's own checks
+    except (TypeError, ValueError) as exc:
+        raise g.Refused(f"its knots, coefficients and degree are not a spline: {exc}") from None
+
+
+def _check_bisecting_tree(root: Any, n: int | None) -> None:
+    """BisectingKMeans predicts down its tree of clusters, each split by the Cython of KMeans on the two
+    children's centers, which reads a center's value for every feature of X: each center must have
+    n_features_in_ values; and the tree must be one (no node reached twice, no cycle)."""
+    g.require(n is not None, "a BisectingKMeans without n_features_in_")
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        g.require(id(node) not in seen and len(seen) < 1 << 20, "its cluster tree reaches a node twice")
+        seen.add(id(node))
+        state: Any = getattr(node, "__dict__", None)
+        g.require(type(state) is dict, "its cluster tree holds something that is not a cluster")
+        center = state.get("center")
+        g.require(isinstance(center, np.ndarray) and center.shape == (n,) and center.dtype.kind == "f",
+                  "a cluster center of its tree does not have n_features_in_ values")
+        children = [state.get("left"), state.get("right")]
+        g.require((children[0] is None) == (children[1] is None), "a cluster of its tree has one child")
+        todo.extend(child for child in children if child is not None)
 
 
 _LIBSVM_KERNELS = ("linear", "poly", "rbf", "sigmoid", "precomputed")

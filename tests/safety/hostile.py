@@ -344,6 +344,32 @@ def gradient_boosting_more_trees_per_stage(folder: Path, marker: Path) -> Path:
     return _write(folder, "gb_stages.pkl", pickle.dumps(model, protocol=5))
 
 
+def bisecting_kmeans_short_centers(folder: Path, marker: Path) -> Path:
+    """A BisectingKMeans whose clusters' centers have one value for 50 features: the Cython of KMeans
+    reads 49 past each (a BisectingKMeans could not be loaded without trust before its routine was
+    admitted as a value; its tree is checked since)."""
+    from sklearn.cluster import BisectingKMeans
+
+    X = np.random.default_rng(0).uniform(size=(200, 50))
+    model = BisectingKMeans(4, random_state=0).fit(X)
+    for node in (model._bisecting_tree.left, model._bisecting_tree.right):
+        node.center = node.center[:1].copy()
+    del model._X_mean
+    return _write(folder, "bisecting_centers.pkl", pickle.dumps(model, protocol=5))
+
+
+def spline_short_coefficients(folder: Path, marker: Path) -> Path:
+    """A SplineTransformer whose first spline has one coefficient for its seven basis functions: scipy's
+    Cython reads past them (garbage numbers in the output) once a spline of scipy 1.15 could be loaded."""
+    from sklearn.preprocessing import SplineTransformer
+
+    X = np.random.default_rng(0).uniform(size=(50, 4))
+    model = SplineTransformer().fit(X)
+    spline = model.bsplines_[0]
+    spline.__dict__["_c" if "_c" in vars(spline) else "c"] = np.ascontiguousarray(spline.c[:1])
+    return _write(folder, "spline_short.pkl", pickle.dumps(model, protocol=5))
+
+
 def unparsable_prefix(folder: Path, marker: Path) -> Path:
     """An opcode no parser knows, then a payload: what hid globals from the old info."""
     return _write(folder, "blind.pkl", b"\x80\x02\xff" + call("posix", "system", f"touch {marker}")[2:])
@@ -359,7 +385,8 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     bytearray_bomb, range_list_bomb, bytearray8_bomb, memo_index_bomb, deep_nesting, joblib_zlib_bomb,
     skops_metadata_bomb, skops_tree_child_in_the_next_tree, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
     gradient_boosting_wider_than_its_start, skops_gradient_boosting_wider_than_its_start,
-    gradient_boosting_more_trees_per_stage, unparsable_prefix,
+    gradient_boosting_more_trees_per_stage, bisecting_kmeans_short_centers, spline_short_coefficients,
+    unparsable_prefix,
 ]
 
 
