@@ -114,6 +114,8 @@ for _function in ("f_classif", "f_regression", "chi2", "r_regression", "f_oneway
     HAND_WRITTEN[("sklearn.feature_selection._univariate_selection", _function)] = Entry(value=True)
 for _function in ("mutual_info_classif", "mutual_info_regression"):
     HAND_WRITTEN[("sklearn.feature_selection._mutual_info", _function)] = Entry(value=True)
+# Sparse matrices (SparseRandomProjection's components, an SVM's support vectors fitted on sparse data).
+HAND_WRITTEN[("scipy.sparse._csr", "csr_matrix")] = Entry(value=True, new=True, build=lambda vm, i, s: g.build_sparse_matrix(i, s))
 # IterativeImputer's imputation sequence: (feature, the features it is predicted from, the estimator) named
 # tuples, made by NEWOBJ from those three.
 HAND_WRITTEN[("sklearn.impute._iterative", "_ImputerTriplet")] = Entry(

@@ -690,6 +690,37 @@ def rebuild_cython_object(cls: Any, checksum: int, state: Any) -> Any:
     return cls(*(value for value in state or () if not isinstance(value, dict)))
 
 
+#: What scipy's compressed sparse matrices keep in their ``__dict__`` (the arrays, the shape, flags).
+SPARSE_FIELDS = {"_shape", "maxprint", "indices", "indptr", "data", "_has_sorted_indices",
+                 "_has_canonical_format", "has_sorted_indices", "has_canonical_format"}
+
+
+def build_sparse_matrix(inst: Any, state: Any) -> Any:
+    """A CSR matrix (SparseRandomProjection's components, sparse support vectors): scipy's C++ kernels
+    index ``data`` by ``indptr`` and the other operand by ``indices`` without bounds checks (a file
+    with column indices past the matrix's width crashed ``transform``). Its arrays must be integer
+    index arrays and numbers, and pass scipy's own full format check: ``indptr`` starts at 0, does not
+    decrease and ends within the data; every index is within the shape."""
+    require(type(state) is dict and set(state) <= SPARSE_FIELDS and {"_shape", "indices", "indptr", "data"} <= set(state),
+            "a sparse matrix's state is malformed")
+    shape = state["_shape"]
+    require(type(shape) is tuple and len(shape) == 2, "a sparse matrix's shape is not two numbers")
+    for size in shape:
+        _int(size, "a sparse matrix's dimension", 0, 1 << 40)
+    indices, indptr, data = state["indices"], state["indptr"], state["data"]
+    require(all(type(a) is np.ndarray and a.ndim == 1 for a in (indices, indptr, data))
+            and indices.dtype.kind == "i" and indptr.dtype.kind == "i" and data.dtype.kind in "biufc",
+            "a sparse matrix's arrays are not one-dimensional index and number arrays")
+    plain_data({k: v for k, v in state.items() if k not in ("indices", "indptr", "data", "_shape")},
+               "a sparse matrix's flags")
+    inst.__dict__.update(state)
+    try:
+        inst.check_format(full_check=True)
+    except ValueError as exc:
+        raise Refused(f"a sparse matrix's arrays do not agree: {exc}") from None
+    return inst
+
+
 def new_imputer_triplet(cls: Any, args: tuple[Any, ...]) -> Any:
     """IterativeImputer's ``_ImputerTriplet(feat_idx, neighbor_feat_idx, estimator)``, a named tuple: the
     column it imputes, the columns it predicts it from (numpy indexes them, with bounds checks), and the

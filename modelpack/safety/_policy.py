@@ -447,8 +447,13 @@ def _check_libsvm(attrs: dict[str, Any], n: int | None) -> None:
     support: Any = attrs.get("support_")
     counts: Any = attrs.get("_n_support")
     intercept: Any = attrs.get("_intercept_")
-    g.require(isinstance(dual, np.ndarray) and dual.ndim == 2 and isinstance(support, np.ndarray)
-              and isinstance(counts, np.ndarray) and isinstance(intercept, np.ndarray), "its libsvm arrays are malformed")
+    if type(dual).__name__ == "csr_matrix":  # fitted on sparse data: libsvm reads its data as the full table
+        g.require(dual.data.size == dual.shape[0] * dual.shape[1] and type(vectors).__name__ == "csr_matrix",
+                  "its sparse dual coefficients are not a full table")
+    else:
+        g.require(isinstance(dual, np.ndarray) and dual.ndim == 2, "its libsvm arrays are malformed")
+    g.require(isinstance(support, np.ndarray) and isinstance(counts, np.ndarray) and isinstance(intercept, np.ndarray),
+              "its libsvm arrays are malformed")
     n_sv = vectors.shape[0] if hasattr(vectors, "shape") else -1
     g.require(dual.shape[1] == n_sv == len(support), "its support vectors, dual coefficients and support do not match")
     kernel = attrs.get("kernel")

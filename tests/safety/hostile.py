@@ -370,6 +370,16 @@ def spline_short_coefficients(folder: Path, marker: Path) -> Path:
     return _write(folder, "spline_short.pkl", pickle.dumps(model, protocol=5))
 
 
+def sparse_indices_out_of_range(folder: Path, marker: Path) -> Path:
+    """A SparseRandomProjection whose CSR components name column 10**8 of a 100-column input: scipy's
+    C++ product reads there (a segmentation fault before the sparse matrix's guard)."""
+    from sklearn.random_projection import SparseRandomProjection
+
+    model = SparseRandomProjection(n_components=5, random_state=0).fit(np.random.default_rng(0).uniform(size=(50, 100)))
+    model.components_.indices = np.full_like(model.components_.indices, 10**8)
+    return _write(folder, "sparse_indices.pkl", pickle.dumps(model, protocol=5))
+
+
 def unparsable_prefix(folder: Path, marker: Path) -> Path:
     """An opcode no parser knows, then a payload: what hid globals from the old info."""
     return _write(folder, "blind.pkl", b"\x80\x02\xff" + call("posix", "system", f"touch {marker}")[2:])
@@ -386,7 +396,7 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     skops_metadata_bomb, skops_tree_child_in_the_next_tree, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
     gradient_boosting_wider_than_its_start, skops_gradient_boosting_wider_than_its_start,
     gradient_boosting_more_trees_per_stage, bisecting_kmeans_short_centers, spline_short_coefficients,
-    unparsable_prefix,
+    sparse_indices_out_of_range, unparsable_prefix,
 ]
 
 

@@ -9,6 +9,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+import scipy.sparse
 
 import modelpack
 from modelpack.safety import untrusted_globals
@@ -49,6 +50,7 @@ def _fitted():
     from sklearn.model_selection import GridSearchCV
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.svm import SVC
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 5))
@@ -56,6 +58,7 @@ def _fitted():
     Xc[:, 4] = rng.integers(0, 6, 200)
     y3 = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     y2 = (X[:, 0] > 0).astype(int)
+    sparse = scipy.sparse.csr_matrix(np.where(X > 0.5, X, 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return {
@@ -71,6 +74,7 @@ def _fitted():
             "isolation_forest": (IsolationForest(n_estimators=5, random_state=0).fit(X), X),
             "forest_regressor": (RandomForestRegressor(10, random_state=0).fit(X, X[:, 1]), X),
             "sgd": (SGDClassifier(random_state=0).fit(X, y3), X),
+            "svc_sparse": (SVC().fit(sparse, y3), sparse),  # support vectors and dual coefficients as CSR
             "xgboost": (xgboost.XGBClassifier(n_estimators=3).fit(X, y3), X),
             "lightgbm": (lightgbm.LGBMClassifier(n_estimators=3, verbose=-1).fit(X, y3), X),
         }
