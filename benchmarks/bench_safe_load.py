@@ -2,12 +2,13 @@
 
     python benchmarks/bench_safe_load.py
 
-A 100-tree forest, a 100-iteration HistGradientBoosting model and a logistic regression, each saved as a pickle (protocol 5), an uncompressed
-and a zlib joblib file, and a skops file. For each: the raw library's load (which runs whatever
-the file names), modelpack's default load (the restricted machine, guards, memory budget, graph
-check, sidecar checksum), modelpack with trust=True (the raw library plus modelpack's own
-overhead), and skops' load of the same model. Rounds are interleaved so that every ratio
-compares timings taken under the same machine load.
+A 100-tree forest, a 100-stage GradientBoosting model, a 100-iteration HistGradientBoosting model and
+a logistic regression, each saved as a pickle (protocol 5), an uncompressed and a zlib joblib file,
+and a skops file. For each: the raw library's load (which runs whatever the file names), modelpack's
+default load (the restricted machine, guards, memory budget, graph check, sidecar checksum),
+modelpack with trust=True (the raw library plus modelpack's own overhead), and skops' load of the
+same model. Rounds are interleaved so that every ratio compares timings taken under the same machine
+load.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from pathlib import Path
 import joblib
 import skops.io as sio
 from sklearn.datasets import make_classification
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -32,6 +37,7 @@ import modelpack  # noqa: E402
 X, y = make_classification(5000, 20, random_state=0)
 MODELS = {
     "forest-100": RandomForestClassifier(100, random_state=0, n_jobs=1).fit(X, y),
+    "gb-100": GradientBoostingClassifier(n_estimators=100, random_state=0).fit(X, y),
     "hist-gb-100": HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=0).fit(X, y),
     "logistic": LogisticRegression(max_iter=1000).fit(X, y),
 }

@@ -385,6 +385,17 @@ def _check_object(obj: Any) -> None:
         _check_hist_gradient_boosting(attrs, n, predictors)
     if "support_vectors_" in attrs and "_dual_coef_" in attrs:
         _check_libsvm(attrs, n)
+    labels, clusters = attrs.get("labels_"), attrs.get("n_clusters_")
+    if isinstance(labels, np.ndarray) and clusters is not None:
+        # FeatureAgglomeration pools each row with bincount(labels_): a label of 10**8 made every row a
+        # 10**8-long array (the process was killed for memory)
+        g.require(isinstance(clusters, (int, np.integer)) and 0 < clusters <= max(labels.size, 1)
+                  and labels.dtype.kind in "iu" and (labels.size == 0 or 0 <= labels.min() <= labels.max() < clusters),
+                  "its cluster labels are not numbers below n_clusters_")
+    threads = attrs.get("_n_threads")
+    if threads is not None:  # OpenMP's thread count for the k-means Cython; libgomp aborts the process on -5
+        g.require(isinstance(threads, (int, np.integer)) and 1 <= threads <= 1 << 12,
+                  "its _n_threads is not a number of threads")
     if type(obj).__name__ == "BSpline" and type(obj).__module__ == "scipy.interpolate._bsplines":
         _check_spline(attrs)
     bisecting = attrs.get("_bisecting_tree")
@@ -469,8 +480,10 @@ def _check_libsvm(attrs: dict[str, Any], n: int | None) -> None:
             value = attrs.get(name)
             g.require(value is None or len(np.atleast_1d(value)) in (0, k * (k - 1) // 2),
                       "its probability calibration does not match its classes")
-    else:  # regression and one-class: one row of coefficients, one intercept
+    else:  # regression and one-class: one row of coefficients, one intercept, libsvm's two "classes"
         g.require(dual.shape[0] == 1 and len(intercept) == 1, "its libsvm coefficients are malformed")
+        g.require(counts.shape == (2,) and bool(np.all(counts == n_sv)),  # one count made libsvm read a null row
+                  "its support counts are not the two libsvm keeps for a regression")
 
 
 def _check_hist_gradient_boosting(attrs: dict[str, Any], n: int | None, predictors: Any) -> None:

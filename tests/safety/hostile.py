@@ -380,6 +380,36 @@ def sparse_indices_out_of_range(folder: Path, marker: Path) -> Path:
     return _write(folder, "sparse_indices.pkl", pickle.dumps(model, protocol=5))
 
 
+def kmeans_negative_threads(folder: Path, marker: Path) -> Path:
+    """A BisectingKMeans whose OpenMP thread count is -5: libgomp asked for 900 GB and aborted the process."""
+    from sklearn.cluster import BisectingKMeans
+
+    model = BisectingKMeans(3, random_state=0).fit(np.random.default_rng(0).uniform(size=(100, 4)))
+    model._n_threads = -5
+    return _write(folder, "kmeans_threads.pkl", pickle.dumps(model, protocol=5))
+
+
+def agglomeration_huge_label(folder: Path, marker: Path) -> Path:
+    """A FeatureAgglomeration whose labels say cluster 10**8: transform pools each row into a 10**8-long
+    array (the process was killed for memory)."""
+    from sklearn.cluster import FeatureAgglomeration
+
+    model = FeatureAgglomeration(2).fit(np.random.default_rng(0).uniform(size=(30, 4)))
+    model.labels_ = np.full_like(model.labels_, 10**8)
+    return _write(folder, "agglomeration_labels.pkl", pickle.dumps(model, protocol=5))
+
+
+def svr_one_support_count(folder: Path, marker: Path) -> Path:
+    """An SVR with one support count where libsvm keeps two for a regression: it read a null row of
+    coefficients (a segmentation fault)."""
+    from sklearn.svm import SVR
+
+    X = np.random.default_rng(0).uniform(size=(40, 4))
+    model = SVR().fit(X, X[:, 0])
+    model._n_support = np.ascontiguousarray(model._n_support[:1])
+    return _write(folder, "svr_counts.pkl", pickle.dumps(model, protocol=5))
+
+
 def unparsable_prefix(folder: Path, marker: Path) -> Path:
     """An opcode no parser knows, then a payload: what hid globals from the old info."""
     return _write(folder, "blind.pkl", b"\x80\x02\xff" + call("posix", "system", f"touch {marker}")[2:])
@@ -396,7 +426,8 @@ ATTACKS: list[Callable[[Path, Path], Path]] = [
     skops_metadata_bomb, skops_tree_child_in_the_next_tree, class_swap_through_slot_state, svm_support_counts_overflow, kmeans_short_centers,
     gradient_boosting_wider_than_its_start, skops_gradient_boosting_wider_than_its_start,
     gradient_boosting_more_trees_per_stage, bisecting_kmeans_short_centers, spline_short_coefficients,
-    sparse_indices_out_of_range, unparsable_prefix,
+    sparse_indices_out_of_range, kmeans_negative_threads, agglomeration_huge_label, svr_one_support_count,
+    unparsable_prefix,
 ]
 
 
