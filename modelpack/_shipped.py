@@ -4,7 +4,8 @@ Spark and Dask pickle what a task needs and send it to worker processes, possibl
 machines. What travels is the model *file* (its bytes, its sidecar, the files it reads beside it
 such as an ONNX file's external data, the driver's trust decision), never an unpickled estimator:
 each worker loads it through modelpack's own safe loader, once per process, and before scoring
-anything re-runs the sample rows recorded in the file. A worker whose libraries score them differently fails the job with one line.
+anything re-runs the sample rows recorded in the file. A worker whose libraries score them
+differently fails the job with one line.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ def _attributes_added_since(parts: list[Any]) -> None:
     until 1.8), KernelPCA's gamma_ (1 / n_features when gamma is None, computed at each transform),
     and parameters added since whose default is the old behaviour (MaxAbsScaler's clip, no clipping;
     SplineTransformer's handle_missing, an error, and sparse_output (1.2), dense; IterativeImputer's
-    keep_empty_features, dropped, and the columns it drops, those whose initial statistic is NaN; KNNImputer's keep_empty_features, dropped;
-    NearestCentroid's uniform class_prior_, with which its predict is the nearest centroid; and
+    keep_empty_features, dropped, and the columns it drops, those whose initial statistic is NaN;
+    KNNImputer's keep_empty_features, dropped; NearestCentroid's uniform class_prior_, with which its predict is the nearest centroid; and
     IsolationForest's per-tree path lengths, which 1.3's fit computes from the trees; and NMF's
     n_components="warn", which meant None)."""
     import numpy as np
