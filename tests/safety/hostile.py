@@ -176,16 +176,20 @@ def _hist_gradient_boosting_with_a_child_in_the_next_tree() -> Any:
     return model
 
 
+def _skops(folder: Path, name: str, model: Any) -> Path:
+    import skops.io as sio
+
+    path = folder / name
+    sio.dump(model, path)
+    return path
+
+
 def hist_gradient_boosting_child_in_the_next_tree(folder: Path, marker: Path) -> Path:
     return _write(folder, "hgb_next.pkl", pickle.dumps(_hist_gradient_boosting_with_a_child_in_the_next_tree(), protocol=5))
 
 
 def skops_hist_gradient_boosting_child_in_the_next_tree(folder: Path, marker: Path) -> Path:
-    import skops.io as sio
-
-    path = folder / "hgb_next.skops"
-    sio.dump(_hist_gradient_boosting_with_a_child_in_the_next_tree(), path)
-    return path
+    return _skops(folder, "hgb_next.skops", _hist_gradient_boosting_with_a_child_in_the_next_tree())
 
 
 def tree_short_n_classes(folder: Path, marker: Path) -> Path:
@@ -324,11 +328,7 @@ def gradient_boosting_wider_than_its_start(folder: Path, marker: Path) -> Path:
 
 
 def skops_gradient_boosting_wider_than_its_start(folder: Path, marker: Path) -> Path:
-    import skops.io as sio
-
-    path = folder / "gb_wide.skops"
-    sio.dump(_gradient_boosting_wider_than_its_start(), path)
-    return path
+    return _skops(folder, "gb_wide.skops", _gradient_boosting_wider_than_its_start())
 
 
 def gradient_boosting_more_trees_per_stage(folder: Path, marker: Path) -> Path:
