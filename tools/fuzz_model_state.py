@@ -1,6 +1,7 @@
 """Change one piece of a fitted model's state at a time, load it with modelpack and score it: find crashes.
 
     python tools/fuzz_model_state.py            # every estimator, about 6,700 cases, 5-10 minutes
+    python tools/fuzz_model_state.py --skops    # the same cases written as skops files
 
 A pickle is a fitted model's attributes, and a hostile file can set any of them; modelpack admits the
 classes and checks what native code relies on (safety/_policy.py). This takes every estimator
@@ -102,19 +103,24 @@ def cases() -> Iterator[tuple[str, Any, Any, str, Change]]:
             yield f"{name}: {path} {how}", estimator, rows, path, change
 
 
-def child(start: int) -> None:
+def child(start: int, skops: bool) -> None:
     """Run the cases from ``start``, saying which one starts, flushed, before it runs."""
     import modelpack
 
     warnings.simplefilter("ignore")
-    path = Path(tempfile.mkdtemp()) / "m.pkl"
+    path = Path(tempfile.mkdtemp()) / ("m.skops" if skops else "m.pkl")
     for i, (label, estimator, rows, attribute, change) in enumerate(cases()):
         if i < start:
             continue
         model = copy.deepcopy(estimator)
         try:
             _apply(model, attribute, change)
-            path.write_bytes(pickle.dumps(model, protocol=5))
+            if skops:
+                import skops.io
+
+                skops.io.dump(model, path)
+            else:
+                path.write_bytes(pickle.dumps(model, protocol=5))
         except Exception:  # noqa: BLE001  the change cannot be made or pickled: nothing to try
             continue
         print(f"START {i} {label}", flush=True)
@@ -131,11 +137,11 @@ def child(start: int) -> None:
     print("DONE", flush=True)
 
 
-def main() -> int:
+def main(skops: bool) -> int:
     start, killed = 0, []
     while True:
-        done = subprocess.run([sys.executable, __file__, "--child", str(start)], capture_output=True, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        done = subprocess.run([sys.executable, __file__, "--child", str(start), *(["--skops"] if skops else [])],
+                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         started = [line for line in done.stdout.splitlines() if line.startswith(("START", "DONE"))]
         if started and started[-1] == "DONE":
             break
@@ -152,6 +158,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        child(int(sys.argv[2]))
+        child(int(sys.argv[2]), "--skops" in sys.argv)
     else:
-        sys.exit(main())
+        sys.exit(main("--skops" in sys.argv))
