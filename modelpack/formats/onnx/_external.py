@@ -25,13 +25,12 @@ ORT_MEMORY_TAG = "*/_ORT_MEM_ADDR_/*"
 def check_external_data(path: Path) -> None:
     """Raise the first reason not to load the file at ``path`` for its external data: a tensor that
     reads from outside its folder, from memory, or from a file that is not there."""
-    for problem in problems(path, external_tensors(path)):
-        raise problem
+    data_files(path)
 
 
 def data_files(path: Path) -> list[str]:
-    """The locations the file at ``path`` reads external data from, once each, in order; raises as
-    :func:`check_external_data` does for the first one that may not be read."""
+    """The locations the file at ``path`` reads external data from, once each, in order, once every one
+    has been checked as :func:`check_external_data` checks them (raising the first reason not to read)."""
     tensors = external_tensors(path)
     for problem in problems(path, tensors):
         raise problem
